@@ -1,0 +1,149 @@
+"""Recorded interactions: the JSONL trace format, and a wrapper that records any environment.
+
+One JSON object per line:
+    {"type": "open", "theorem": NAME, "statement": TEXT, "goals": [..]}
+    {"type": "tactic", "theorem": NAME, "goals": PRETTY, "tactic": TEXT, "result": RESULT}
+RESULT is {"kind": "state", "goals": [..]}, {"kind": "finished"} or
+{"kind": "failed", "failure": "error"|"timeout"|..., "message": TEXT}.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from prover.errors import InputError
+from prover.protocols import Environment, ProofSession
+from prover.types import (
+    Failed,
+    FailureKind,
+    Finished,
+    NewState,
+    ProofState,
+    TacticResult,
+    Theorem,
+    Verdict,
+)
+
+
+def result_to_json(result: TacticResult) -> dict[str, Any]:
+    if isinstance(result, NewState):
+        return {"kind": "state", "goals": list(result.state.goals)}
+    if isinstance(result, Finished):
+        return {"kind": "finished"}
+    return {"kind": "failed", "failure": result.kind.value, "message": result.message}
+
+
+def result_from_json(data: dict[str, Any]) -> TacticResult:
+    kind = data.get("kind")
+    if kind == "state":
+        return NewState(ProofState(tuple(data["goals"])))
+    if kind == "finished":
+        return Finished()
+    if kind == "failed":
+        return Failed(FailureKind(data.get("failure", "error")), data.get("message", ""))
+    raise ValueError(f"unknown result kind {kind!r}")
+
+
+def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a trace file, with a one-line error naming a bad line."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"trace file '{p}' not found; make one with `prover trace` or --record")
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"trace file '{p}' line {lineno} is not JSON ({exc.msg})") from exc
+            if not isinstance(record, dict) or record.get("type") not in ("open", "tactic"):
+                raise InputError(f"trace file '{p}' line {lineno}: expected an open/tactic record")
+            yield record
+
+
+class TraceWriter:
+    """Appends records to a JSONL file, one flushed line per record (safe across threads)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = self.path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False)
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class _RecordingSession:
+    def __init__(self, inner: ProofSession, theorem: Theorem, writer: TraceWriter) -> None:
+        self._inner = inner
+        self._theorem = theorem
+        self._writer = writer
+
+    @property
+    def initial_state(self) -> ProofState:
+        return self._inner.initial_state
+
+    async def run_tactic(self, state: ProofState, tactic: str) -> TacticResult:
+        result = await self._inner.run_tactic(state, tactic)
+        self._writer.write(
+            {
+                "type": "tactic",
+                "theorem": self._theorem.name,
+                "goals": state.pretty,
+                "tactic": tactic,
+                "result": result_to_json(result),
+            }
+        )
+        return result
+
+    async def verify(self, proof: str) -> Verdict:
+        return await self._inner.verify(proof)
+
+    def assemble(self, steps: Sequence[str]) -> str:
+        return self._inner.assemble(steps)
+
+    def __getattr__(self, name: str) -> Any:  # optional capabilities (run_sketch …) pass through
+        return getattr(self._inner, name)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class RecordingEnvironment:
+    """Wraps any environment and writes every interaction to a replayable trace."""
+
+    def __init__(self, inner: Environment, path: str | Path) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._writer = TraceWriter(path)
+
+    async def open(self, theorem: Theorem) -> ProofSession:
+        session = await self.inner.open(theorem)
+        self._writer.write(
+            {
+                "type": "open",
+                "theorem": theorem.name,
+                "statement": theorem.statement,
+                "goals": list(session.initial_state.goals),
+            }
+        )
+        return _RecordingSession(session, theorem, self._writer)
+
+    async def close(self) -> None:
+        try:
+            await self.inner.close()
+        finally:
+            self._writer.close()

@@ -1,0 +1,120 @@
+"""The four plug-in contracts: Environment (+ ProofSession), Generator, Strategy, Benchmark.
+
+Everything is asynchronous: many searches share one event loop, so a batching generator sees the
+requests of all of them and environment workers stay busy. Blocking backends run in threads behind
+these same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from prover.types import (
+    Budget,
+    Candidate,
+    Failed,
+    ProofState,
+    SearchResult,
+    TacticResult,
+    Theorem,
+    Verdict,
+)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters for one `generate` call; part of the de-duplication key."""
+
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    beam: bool = False
+
+
+@runtime_checkable
+class ProofSession(Protocol):
+    """One attempt at one theorem: owns whatever backend state the attempt needs."""
+
+    @property
+    def initial_state(self) -> ProofState: ...
+
+    async def run_tactic(self, state: ProofState, tactic: str) -> TacticResult:
+        """Apply `tactic` to `state`; never raises for a tactic's failure (returns `Failed`)."""
+        ...
+
+    async def verify(self, proof: str) -> Verdict:
+        """Fresh whole-proof check of `proof` (tactic text, one step per line) for this theorem."""
+        ...
+
+    def assemble(self, steps: Sequence[str]) -> str:
+        """The full proof text for `steps` as it would appear after the statement."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SketchSession(Protocol):
+    """Optional capability of a session: check a proof sketch whose gaps are left open.
+
+    Returns the states of the gaps in order of appearance, or `Failed` if the skeleton does not
+    check. `run_tactic` on a gap state returns `Finished` when the tactic closes that gap.
+    """
+
+    async def run_sketch(
+        self, state: ProofState, sketch: str
+    ) -> tuple[ProofState, ...] | Failed: ...
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """A proof assistant backend; owns processes and pools shared by its sessions."""
+
+    name: str
+
+    async def open(self, theorem: Theorem) -> ProofSession:
+        """Start an attempt at `theorem`; raises `InputError` if the statement is unusable."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A model backend. Callers send one prompt at a time; backends batch concurrent calls."""
+
+    name: str
+
+    async def generate(
+        self, prompt: str, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """A proof search: drives a session with a generator within a budget."""
+
+    name: str
+
+    async def search(
+        self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
+    ) -> SearchResult: ...
+
+
+@runtime_checkable
+class Benchmark(Protocol):
+    """A named, versioned set of theorems with splits."""
+
+    name: str
+    splits: tuple[str, ...]
+
+    def theorems(self, split: str) -> list[Theorem]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Source, pinned revision, checksum and toolchain, for the results store."""
+        ...

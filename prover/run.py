@@ -1,0 +1,127 @@
+"""Running attempts: one theorem end to end, and many concurrently on shared backends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from prover import registry
+from prover.config import Config
+from prover.errors import InputError, ProverError
+from prover.protocols import Environment, Generator, Strategy
+from prover.types import Budget, SearchResult, SearchStats, Status, Theorem
+
+
+@dataclass(frozen=True)
+class Components:
+    """The three live objects a run needs, built from one Config."""
+
+    environment: Environment
+    generator: Generator
+    strategy: Strategy
+
+
+def split_model_spec(spec: str) -> tuple[str, str]:
+    """`vllm:EleutherAI/llemma_7b` → ('vllm', 'EleutherAI/llemma_7b')."""
+    name, _, rest = spec.partition(":")
+    if not name:
+        raise InputError(
+            f"bad model spec '{spec}'; use BACKEND:MODEL, e.g. hf:EleutherAI/llemma_7b"
+        )
+    return name, rest
+
+
+def build_environment(config: Config) -> Environment:
+    env = registry.load("environment", config.environment)(config)
+    if config.record:
+        from environments.trace import RecordingEnvironment
+
+        env = RecordingEnvironment(env, config.record)
+    return env
+
+
+def build_generator(config: Config) -> Generator:
+    backend, spec = split_model_spec(config.model)
+    return registry.load("generator", backend)(spec, config)
+
+
+def build_strategy(config: Config) -> Strategy:
+    return registry.load("strategy", config.strategy)(config)
+
+
+@asynccontextmanager
+async def components(config: Config) -> AsyncIterator[Components]:
+    """Build strategy, generator and environment (cheapest first) and close them on exit."""
+    # Resolve every name before constructing anything, so a typo is reported before a model loads.
+    registry.entry("environment", config.environment)
+    registry.entry("generator", split_model_spec(config.model)[0])
+    registry.entry("strategy", config.strategy)
+    strategy = build_strategy(config)
+    generator = build_generator(config)
+    try:
+        environment = build_environment(config)
+    except BaseException:
+        await generator.close()
+        raise
+    try:
+        yield Components(environment, generator, strategy)
+    finally:
+        try:
+            await environment.close()
+        finally:
+            await generator.close()
+
+
+def error_result(theorem: Theorem, message: str, seconds: float) -> SearchResult:
+    return SearchResult(
+        theorem=theorem.name,
+        status=Status.ERROR,
+        error=message,
+        stats=SearchStats(total_seconds=seconds, stop_reason="error"),
+    )
+
+
+async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> SearchResult:
+    """Open a session, search, close it. Input errors propagate; backend faults become `error`."""
+    start = time.perf_counter()
+    try:
+        session = await parts.environment.open(theorem)
+    except InputError:
+        raise
+    except (ProverError, OSError, RuntimeError, TimeoutError, ValueError) as exc:
+        return error_result(theorem, f"open failed: {exc}", time.perf_counter() - start)
+    try:
+        return await parts.strategy.search(theorem, session, parts.generator, budget)
+    finally:
+        await session.close()
+
+
+async def attempt_many(
+    theorems: Iterable[Theorem],
+    parts: Components,
+    budget: Budget,
+    concurrency: int,
+    on_result: Callable[[Theorem, SearchResult], Awaitable[None] | None] | None = None,
+) -> list[SearchResult]:
+    """Run theorems with at most `concurrency` in flight; a theorem's failure never stops the rest."""
+    if concurrency < 1:
+        raise InputError("concurrency must be at least 1")
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(theorem: Theorem) -> SearchResult:
+        async with slots:
+            start = time.perf_counter()
+            try:
+                result = await attempt(theorem, parts, budget)
+            except InputError as exc:
+                result = error_result(theorem, str(exc), time.perf_counter() - start)
+            if on_result is not None:
+                maybe = on_result(theorem, result)
+                if maybe is not None:
+                    await maybe
+            return result
+
+    return list(await asyncio.gather(*(one(t) for t in theorems)))

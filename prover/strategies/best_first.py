@@ -1,0 +1,218 @@
+"""Best-first tactic search with Llemma's semantics and its defects fixed.
+
+Priority of a state = sum over its path of the negated per-tactic score (mean token log-prob by
+default, cumulative with `score = "sum"`); the lowest priority is expanded first. States are
+de-duplicated on their pretty-printed goals when pushed, and every budget is finite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from prover.config import Config
+from prover.prompts import PromptTemplate, clean_candidates, template
+from prover.protocols import GenerationParams, Generator, ProofSession
+from prover.search_tree import SearchTree
+from prover.types import (
+    Budget,
+    Candidate,
+    Failed,
+    FailureKind,
+    Finished,
+    NewState,
+    ProofState,
+    SearchResult,
+    SearchStats,
+    Status,
+    Theorem,
+    VerdictStatus,
+)
+
+
+class _WallClock(Exception):
+    """The per-theorem wall budget ran out during a call."""
+
+
+@dataclass
+class _Timers:
+    model: float = 0.0
+    env: float = 0.0
+    model_calls: int = 0
+    candidates: int = 0
+    tokens: int = 0
+
+
+class BestFirst:
+    """Best-first search over tactic states (see module docstring)."""
+
+    name = "best-first"
+
+    def __init__(
+        self,
+        *,
+        score: str = "mean",
+        prompt: PromptTemplate | None = None,
+        params: GenerationParams | None = None,
+    ) -> None:
+        if score not in ("mean", "sum"):
+            raise ValueError(f"score must be 'mean' or 'sum', not {score!r}")
+        self.score = score
+        self.prompt = prompt or template("llemma")
+        base = params or GenerationParams()
+        self.params = GenerationParams(
+            temperature=base.temperature,
+            top_p=base.top_p,
+            max_tokens=base.max_tokens,
+            stop=base.stop or self.prompt.stop,
+            beam=base.beam,
+        )
+
+    async def search(
+        self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
+    ) -> SearchResult:
+        start = time.perf_counter()
+        deadline = start + budget.wall_seconds
+        timers = _Timers()
+        failures: Counter[str] = Counter()
+        tree = SearchTree()
+        root_state = session.initial_state
+        root = tree.add_state(root_state, priority=0.0, depth=0)
+        seen: dict[str, int] = {root_state.pretty: root}
+        order = itertools.count()
+        heap: list[tuple[float, int, int]] = [(0.0, next(order), root)]
+        expansions = 0
+        tactics = 0
+
+        def finish(status: Status, reason: str, **extra: object) -> SearchResult:
+            total = time.perf_counter() - start
+            stats = SearchStats(
+                model_seconds=timers.model,
+                env_seconds=timers.env,
+                search_seconds=max(0.0, total - timers.model - timers.env),
+                total_seconds=total,
+                expansions=expansions,
+                tactics_run=tactics,
+                model_calls=timers.model_calls,
+                candidates=timers.candidates,
+                tokens=timers.tokens,
+                failures=dict(failures),
+                stop_reason=reason,
+            )
+            return SearchResult(
+                theorem=theorem.name, status=status, stats=stats, tree=tree.to_json(), **extra
+            )
+
+        async def bounded(coro, what: str):  # type: ignore[no-untyped-def]
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                coro.close()
+                raise _WallClock(what)
+            try:
+                return await asyncio.wait_for(coro, timeout=remaining)
+            except asyncio.TimeoutError:
+                raise _WallClock(what) from None
+
+        try:
+            while heap:
+                if expansions >= budget.max_expansions:
+                    return finish(Status.FAILED, "max_expansions")
+                if tactics >= budget.max_tactics:
+                    return finish(Status.FAILED, "max_tactics")
+                priority, _, node = heapq.heappop(heap)
+                state: ProofState = tree.state(node)
+                expansions += 1
+                tree.mark_expanded(node, expansions)
+
+                prompt = self.prompt.render(state, theorem)
+                t0 = time.perf_counter()
+                try:
+                    raw = await bounded(
+                        generator.generate(prompt, budget.samples, self.params), "generate"
+                    )
+                finally:
+                    timers.model += time.perf_counter() - t0
+                timers.model_calls += 1
+                timers.candidates += len(raw)
+                timers.tokens += sum(c.num_tokens for c in raw)
+                candidates: list[Candidate] = clean_candidates(raw, self.prompt, self.score)
+
+                for cand in candidates:
+                    if tactics >= budget.max_tactics:
+                        return finish(Status.FAILED, "max_tactics")
+                    tactics += 1
+                    t0 = time.perf_counter()
+                    try:
+                        result = await bounded(session.run_tactic(state, cand.text), "tactic")
+                    finally:
+                        timers.env += time.perf_counter() - t0
+                    cand_score = cand.score(self.score)
+
+                    if isinstance(result, Failed):
+                        failures[result.kind.value] += 1
+                        tree.add_failure(node, cand.text, cand_score, result)
+                        continue
+
+                    if isinstance(result, Finished):
+                        steps = (*tree.path(node), cand.text)
+                        proof = session.assemble(steps)
+                        t0 = time.perf_counter()
+                        try:
+                            verdict = await bounded(session.verify(proof), "verify")
+                        finally:
+                            timers.env += time.perf_counter() - t0
+                        if verdict.status is VerdictStatus.REJECTED:
+                            failures[FailureKind.ERROR.value] += 1
+                            tree.add_failure(
+                                node,
+                                cand.text,
+                                cand_score,
+                                Failed(
+                                    FailureKind.ERROR,
+                                    f"whole-proof check rejected: {verdict.message}",
+                                ),
+                            )
+                            continue
+                        tree.add_finished(node, cand.text, cand_score)
+                        return finish(
+                            Status.PROVED,
+                            "proved",
+                            proof=proof,
+                            steps=steps,
+                            verified=verdict.verified,
+                            verified_by=verdict.checked_by,
+                        )
+
+                    assert isinstance(result, NewState)
+                    key = result.state.pretty
+                    if key in seen:
+                        tree.add_edge(node, seen[key], cand.text, cand_score, duplicate=True)
+                        continue
+                    child_priority = priority - cand_score
+                    child = tree.add_state(
+                        result.state, priority=child_priority, depth=tree.depth(node) + 1
+                    )
+                    tree.add_edge(node, child, cand.text, cand_score)
+                    seen[key] = child
+                    heapq.heappush(heap, (child_priority, next(order), child))
+            return finish(Status.FAILED, "exhausted")
+        except _WallClock as exc:
+            return finish(Status.TIMEOUT, f"wall_seconds during {exc}")
+        except Exception as exc:  # a backend fault ends this attempt, never the run
+            return finish(Status.ERROR, "error", error=f"{type(exc).__name__}: {exc}")
+
+
+def create(config: Config) -> BestFirst:
+    """Entry point: best-first search configured from `[search]` and `[generation]`."""
+    gen = config.generation
+    return BestFirst(
+        score=config.search.score,
+        prompt=template(config.search.prompt),
+        params=GenerationParams(
+            temperature=gen.temperature, top_p=gen.top_p, max_tokens=gen.max_tokens
+        ),
+    )
