@@ -1,4 +1,4 @@
-"""Prompt templates, stop sequences and candidate clean-up: the one place that knows prompt formats."""
+"""Prompt templates, stop sequences and candidate clean-up: the one place for prompt formats."""
 
 from __future__ import annotations
 

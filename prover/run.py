@@ -106,7 +106,7 @@ async def attempt_many(
     concurrency: int,
     on_result: Callable[[Theorem, SearchResult], Awaitable[None] | None] | None = None,
 ) -> list[SearchResult]:
-    """Run theorems with at most `concurrency` in flight; a theorem's failure never stops the rest."""
+    """Run theorems, at most `concurrency` in flight; one theorem's failure never stops the rest."""
     if concurrency < 1:
         raise InputError("concurrency must be at least 1")
     slots = asyncio.Semaphore(concurrency)

@@ -36,7 +36,7 @@ def theorem_from_statement(
 
 
 def theorem_from_file(path: str | Path, name: str) -> Theorem:
-    """The declaration `name` in a Lean file, with the file's import/open/set_option lines as header."""
+    """The declaration `name` in a Lean file; its import/open/set_option lines become the header."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"file '{p}' not found; pass an existing .lean file to --file")

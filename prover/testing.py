@@ -1,4 +1,4 @@
-"""Test doubles. The scripted generator offers given tactics with given log-probs; it is not a model.
+"""Test doubles. The scripted generator offers given tactics with given log-probs: not a model.
 
 Script file (JSON):
     {"states": {"<pretty goals>": [{"text": "linarith", "logprob": -0.5, "num_tokens": 2}, ...]},

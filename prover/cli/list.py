@@ -1,4 +1,4 @@
-"""`prover list`: every registered environment, generator, strategy and benchmark, and who provides it."""
+"""`prover list`: every registered plug-in and the distribution that provides it."""
 
 from __future__ import annotations
 
