@@ -1,0 +1,70 @@
+"""Shared fixtures and the opt-in markers for tests that need real tools (Lean, Isabelle, a GPU)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("PROVER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _lean_ready() -> str | None:
+    if shutil.which("lake") is None:
+        return "no `lake` on PATH (install elan and run `prover setup lean`)"
+    if not (REPO / "lake-project" / ".lake" / "build").is_dir():
+        return "lake-project is not built (run `prover setup lean`)"
+    return None
+
+
+def _isabelle_ready() -> str | None:
+    if not os.environ.get("PISA_JAR") or not os.environ.get("ISABELLE_PATH"):
+        return "PISA_JAR and ISABELLE_PATH are not set (see README: Isabelle setup)"
+    if shutil.which("java") is None:
+        return "no `java` on PATH"
+    return None
+
+
+def _gpu_ready() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU visible to torch"
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return "vllm is not installed (pip install 'prover[vllm]')"
+    return None
+
+
+_TOOLS = {"lean": _lean_ready, "isabelle": _isabelle_ready, "gpu": _gpu_ready}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for tool in _TOOLS:
+        parser.addoption(
+            f"--run-{tool}",
+            action="store_true",
+            help=f"run tests marked {tool} even if the tool was not detected",
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = {tool: check() for tool, check in _TOOLS.items()}
+    for item in items:
+        for tool, reason in reasons.items():
+            if tool in item.keywords and reason and not config.getoption(f"--run-{tool}"):
+                item.add_marker(pytest.mark.skip(reason=f"needs {tool}: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only shared data (miniF2F, REPL transcripts, Llemma outputs); never copied."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set PROVER_SHARED_DATA")
+    return SHARED_DATA

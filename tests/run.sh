@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: builds .venv from scratch, installs the CPU build of torch and the [dev]
+# extra, lints, and runs pytest. Extra arguments go to pytest (e.g. tests/test_search.py -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+# Pin torch first: an unpinned torch pulls a multi-GB CUDA build. TORCH_INDEX_URL lets a machine
+# point pip at a CPU wheel index; where pip already has the CPU wheel locally it is not needed.
+.venv/bin/pip install --quiet ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+.venv/bin/pip install --quiet -e ".[dev]"
+.venv/bin/python -c 'import torch; print("torch", torch.__version__, "cuda:", torch.version.cuda)'
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests" >&2
+    exit 1
+fi
+exit "$status"
