@@ -153,6 +153,21 @@ class ReplayConfig:
 
 
 @dataclass(frozen=True)
+class SketchConfig:
+    """The sketch strategy (Draft, Sketch, Prove)."""
+
+    draft: str = "given"  # "given" informal proof from the data, or "model"
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Simulated environment and generator of the performance harness (benchmarks/perf)."""
+
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     """The benchmark runner."""
 
@@ -195,6 +210,8 @@ class Config:
     lean_dojo: LeanDojoConfig = field(default_factory=LeanDojoConfig)
     isabelle: IsabelleConfig = field(default_factory=IsabelleConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    sketch: SketchConfig = field(default_factory=SketchConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     options: Mapping[str, Any] = field(default_factory=dict)  # free-form, for third-party plug-ins

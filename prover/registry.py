@@ -26,8 +26,9 @@ PLURALS: dict[str, str] = {
     "check": "checks",
 }
 
-# Entry points whose object lives here are test doubles: usable by name, never listed as models.
-TEST_DOUBLE_MODULE = "prover.testing"
+# Entry points whose objects live in these modules are test doubles or simulators: usable by
+# name, never listed as models or proof assistants.
+TEST_DOUBLE_MODULES = ("prover.testing", "benchmarks.perf.sim")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Entry:
 
     @property
     def test_double(self) -> bool:
-        return self.value.split(":", 1)[0] == TEST_DOUBLE_MODULE
+        return self.value.split(":", 1)[0] in TEST_DOUBLE_MODULES
 
     def load(self) -> Any:
         return metadata.EntryPoint(self.name, self.value, GROUPS[self.kind]).load()

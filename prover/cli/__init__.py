@@ -13,10 +13,13 @@ from prover.errors import InputError, ProverError
 # Sub-command modules, in the order `prover --help` lists them.
 COMMANDS: tuple[str, ...] = (
     "prove",
+    "check",
     "bench",
+    "runs",
     "report",
     "list",
     "doctor",
+    "setup",
     "trace",
 )
 

@@ -1,4 +1,4 @@
-"""`prover report`: not implemented yet (tracked in the benchmarks issue)."""
+"""`prover report`: not implemented yet (tracked in an open issue)."""
 
 from __future__ import annotations
 

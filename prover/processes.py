@@ -1,0 +1,136 @@
+"""The one place that starts external processes (Lean REPL, PISA's JVM, …).
+
+Each process gets its own process group and optional address-space cap, is tracked by pid, and is
+stopped by signalling its own group — never by name, so nothing else on the machine is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run and under which limits."""
+
+    argv: tuple[str, ...]
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None  # added to os.environ
+    memory_limit_bytes: int | None = None  # RLIMIT_AS of the child
+    stdin: bool = True
+    stdout: bool = True
+    stderr_path: str | None = None  # where stderr goes (default: discarded)
+    stop_grace_seconds: float = 2.0
+
+
+def _limit(memory_limit_bytes: int | None):  # type: ignore[no-untyped-def]
+    def apply() -> None:  # runs in the child between fork and exec
+        if memory_limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+
+    return apply
+
+
+@dataclass
+class ManagedProcess:
+    """A started child: its pid is also its process-group id."""
+
+    spec: ProcessSpec
+    proc: asyncio.subprocess.Process
+    _stderr: object = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    async def stop(self) -> int | None:
+        """SIGTERM the group, SIGKILL it after the grace period, and reap the child."""
+        if self.alive:
+            _signal_group(self.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), self.spec.stop_grace_seconds)
+            except asyncio.TimeoutError:
+                pass
+        # The group may hold grandchildren even after the leader exited.
+        _signal_group(self.pid, signal.SIGKILL)
+        if self.alive:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 10.0)
+        if self._stderr is not None:
+            with contextlib.suppress(OSError):
+                self._stderr.close()  # type: ignore[attr-defined]
+            self._stderr = None
+        return self.proc.returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class ProcessTracker:
+    """Starts processes and remembers them until stopped; `stop_all` leaves none of ours behind."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, ManagedProcess] = {}
+
+    @property
+    def pids(self) -> list[int]:
+        return [pid for pid, p in self._live.items() if p.alive]
+
+    async def start(self, spec: ProcessSpec) -> ManagedProcess:
+        env = None
+        if spec.env is not None:
+            env = {**os.environ, **spec.env}
+        stderr: object = asyncio.subprocess.DEVNULL
+        handle = None
+        if spec.stderr_path:
+            Path(spec.stderr_path).parent.mkdir(parents=True, exist_ok=True)
+            handle = open(spec.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
+            stderr = handle
+        proc = await asyncio.create_subprocess_exec(
+            *spec.argv,
+            cwd=spec.cwd,
+            env=env,
+            stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if spec.stdout else asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=_limit(spec.memory_limit_bytes),
+            limit=64 * 1024 * 1024,  # REPL replies with big goals or info trees exceed 64 KiB lines
+        )
+        managed = ManagedProcess(spec, proc, handle)
+        self._live[proc.pid] = managed
+        return managed
+
+    async def stop(self, process: ManagedProcess) -> int | None:
+        try:
+            return await process.stop()
+        finally:
+            self._live.pop(process.pid, None)
+
+    async def stop_all(self) -> None:
+        procs = list(self._live.values())
+        await asyncio.gather(*(self.stop(p) for p in procs), return_exceptions=True)
+
+
+def command_exists(argv: Sequence[str]) -> bool:
+    """True when argv[0] resolves to an executable."""
+    import shutil
+
+    return bool(argv) and shutil.which(argv[0]) is not None
