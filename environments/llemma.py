@@ -106,9 +106,9 @@ def generator_script(
         right = {r["text"] for r in rows}
         pool = [d for d in _DECOYS if d not in right]
         rng.shuffle(pool)
-        while len(pool) < decoys:
-            pool.append(f"{pool[len(pool) % len(_DECOYS)]} -- decoy {len(pool)}")
+        pool += [f"exact decoy_{i}" for i in range(max(0, decoys - len(pool)))]
         for text in pool[:decoys]:
             rows.append({"text": text, "logprob": -0.5 * rng.random(), "num_tokens": 4})
-        states[goals] = rows
+        # Listed as a sampler would rank them, so `n` smaller than the list keeps the decoys.
+        states[goals] = sorted(rows, key=lambda r: r["logprob"], reverse=True)
     return {"states": states, "default": []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ from prover.types import (
 
 def _normalise(tactic: str) -> str:
     return tactic.strip()
+
+
+def normalise_statement(statement: str) -> str:
+    """Whitespace-insensitive statement text without its `:= by [sorry]` tail."""
+    text = re.sub(r":=\s*by(\s+sorry)?\s*$", "", statement.strip())
+    return " ".join(text.split())
 
 
 class ReplaySession:
@@ -64,10 +71,14 @@ class ReplayEnvironment:
     def __init__(self, records: Iterable[dict[str, Any]], source: str = "<memory>") -> None:
         self.source = source
         self._opens: dict[str, ProofState] = {}
+        self._statements: dict[str, str] = {}
         self._results: dict[tuple[str, str], TacticResult] = {}
         for record in records:
             if record["type"] == "open":
                 self._opens[record["theorem"]] = ProofState(tuple(record["goals"]))
+                self._statements[record["theorem"]] = normalise_statement(
+                    record.get("statement", "")
+                )
             else:
                 key = (record["goals"], _normalise(record["tactic"]))
                 self._results[key] = result_from_json(record["result"])
@@ -89,6 +100,12 @@ class ReplayEnvironment:
             raise InputError(
                 f"theorem '{theorem.name}' is not in the replay trace {self.source}; "
                 "record it with --record or convert it with `prover trace llemma`"
+            )
+        recorded = self._statements.get(theorem.name, "")
+        if recorded and theorem.statement and normalise_statement(theorem.statement) != recorded:
+            raise InputError(
+                f"the statement of '{theorem.name}' differs from the one recorded in "
+                f"{self.source}; replay answers only the recorded statement"
             )
         return ReplaySession(self, initial)
 

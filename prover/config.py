@@ -46,6 +46,11 @@ class SearchConfig:
     prompt: str = "llemma"
     closers: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        self.budget()  # validates the limits early, so a bad value is a config error
+        if self.score not in ("mean", "sum"):
+            raise ValueError(f"score must be 'mean' or 'sum', not {self.score!r}")
+
     def budget(self) -> Budget:
         return Budget(
             samples=self.samples,

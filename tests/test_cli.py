@@ -1,0 +1,218 @@
+"""The command line: the replay demo on real Llemma data, exit codes, and one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from environments.llemma import llemma_records
+from environments.replay import ReplayEnvironment
+from prover.cli import main
+from prover.types import Finished, NewState, Theorem
+
+THEOREM = "mathd_algebra_478"
+
+
+@pytest.fixture(scope="module")
+def llemma_trace(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("llemma")
+    trace, script = out / "trace.jsonl", out / "script.json"
+    code = main(
+        [
+            "trace",
+            "llemma",
+            str(shared_data / "llemma_formal2formal"),
+            "--out",
+            str(trace),
+            "--script",
+            str(script),
+            "--decoys",
+            "7",
+        ]
+    )
+    assert code == 0
+    return {"trace": trace, "script": script}
+
+
+def _statement(shared_data: Path, name: str) -> str:
+    for line in (shared_data / "minif2f" / "lean4_v4.24.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["name"] == name:
+            return row["formal_statement"]
+    raise AssertionError(name)
+
+
+def test_llemma_trace_holds_real_lean_states(llemma_trace):
+    records = [json.loads(x) for x in llemma_trace["trace"].read_text().splitlines()]
+    opens = {r["theorem"]: r for r in records if r["type"] == "open"}
+    assert THEOREM in opens
+    assert "⊢ v = 65" in opens[THEOREM]["goals"][0]
+    finished = [r for r in records if r["type"] == "tactic" and r["result"]["kind"] == "finished"]
+    assert len(finished) >= 50  # Llemma and Code Llama proved dozens of theorems
+
+
+def test_prove_replay_finds_recorded_proof_among_decoys(llemma_trace, shared_data, capsys):
+    script = json.loads(llemma_trace["script"].read_text())
+    statement = _statement(shared_data, THEOREM)
+    code = main(
+        [
+            "prove",
+            statement,
+            "--env",
+            "replay",
+            "--trace",
+            str(llemma_trace["trace"]),
+            "--model",
+            f"scripted:{llemma_trace['script']}",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["theorem"] == THEOREM
+    assert out["status"] == "proved"
+    assert out["verified"] is False and out["verified_by"] == "replay"
+    assert set(out) >= {"theorem", "status", "proof", "verified", "verified_by", "stats", "error"}
+    # Every expansion offered the recorded tactics among >= 7 wrong ones, all tried first.
+    recorded = {
+        (r["goals"], r["tactic"])
+        for r in llemma_records([shared_data / "llemma_formal2formal"])
+        if r["type"] == "tactic"
+    }
+    states = {g: rows for g, rows in script["states"].items() if "h₃ : h = 13 / 2" in g}
+    assert states
+    for goals, rows in states.items():
+        wrong = [r for r in rows if (goals, r["text"]) not in recorded]
+        right = [r for r in rows if (goals, r["text"]) in recorded]
+        assert len(wrong) >= 7 and right
+        # decoys score higher, so the search must try and record every one of them first
+        assert min(r["logprob"] for r in wrong) > max(r["logprob"] for r in right)
+    assert asyncio.run(_replays_to_finished(llemma_trace["trace"], out["steps"]))
+    stats = out["stats"]
+    assert stats["failures"]["error"] >= 7 * stats["expansions"]
+    assert stats["tactics_run"] >= 8
+    assert out["proof"] == "\n".join(out["steps"])
+
+
+async def _replays_to_finished(trace: Path, steps: list[str]) -> bool:
+    """Independently re-run the found steps on the trace: the last must finish the proof."""
+    env = ReplayEnvironment.from_file(trace)
+    session = await env.open(Theorem(THEOREM, ""))
+    state = session.initial_state
+    for i, step in enumerate(steps):
+        result = await session.run_tactic(state, step)
+        if isinstance(result, Finished):
+            return i == len(steps) - 1
+        if not isinstance(result, NewState):
+            return False
+        state = result.state
+    return False
+
+
+def test_replay_refuses_an_edited_statement(llemma_trace, shared_data, capsys):
+    edited = _statement(shared_data, THEOREM).replace("v = 65", "v = 66")
+    argv = ["prove", edited, "--env", "replay", "--trace", str(llemma_trace["trace"])]
+    assert main([*argv, "--model", f"scripted:{llemma_trace['script']}"]) == 2
+    assert "differs from the one recorded" in capsys.readouterr().err
+
+
+def test_prove_human_output_and_not_proved_exit_code(llemma_trace, shared_data, capsys):
+    code = main(
+        [
+            "prove",
+            _statement(shared_data, THEOREM),
+            "--env",
+            "replay",
+            "--trace",
+            str(llemma_trace["trace"]),
+            "--model",
+            f"scripted:{llemma_trace['script']}",
+            "--expansions",
+            "1",
+            "--samples",
+            "2",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "mathd_algebra_478: failed" in out
+    assert "stop: exhausted" in out and "2 tactics" in out
+
+
+BAD_INPUTS = [
+    (["prove", "theorem t : True := by", "--env", "repaly"], "unknown environment 'repaly'"),
+    (["prove", "theorem t : True := by", "--env", "replay", "--model", "vlm:x"], "did you mean"),
+    (["prove", "theorem t : True := by", "--strategy", "best_first"], "did you mean 'best-first'"),
+    (["prove", "   "], "statement is empty"),
+    (["prove", "--file", "/nonexistent/x.lean", "--theorem", "t"], "not found"),
+    (["prove", "theorem t : True := by", "--config", "/nonexistent.toml"], "not found"),
+    (["prove", "theorem t : True := by", "--set", "search.sample=3"], "unknown config key"),
+    (["prove", "theorem t : True := by", "--set", "search.samples=many"], "expects int"),
+    (["prove", "theorem t : True := by", "--samples", "0"], "samples must be at least 1"),
+    (["prove"], "exactly one theorem source"),
+    (["prove", "x", "--bogus-flag"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), BAD_INPUTS)
+def test_bad_input_is_exit_2_with_one_line(argv, fragment, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_malformed_and_unknown_config_file(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search\nsamples = 3\n")
+    assert main(["prove", "theorem t : True := by", "--config", str(bad)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('environment = "replay"\n[lean]\ntactic_timout = 3\n')
+    assert main(["prove", "theorem t : True := by", "--config", str(unknown)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'lean.tactic_timout'" in err
+    assert "did you mean 'lean.tactic_timeout'" in err
+
+
+def test_missing_theorem_in_file_lists_found(tmp_path, capsys):
+    f = tmp_path / "x.lean"
+    f.write_text("import Mathlib\n\ntheorem a : True := by\n  trivial\n")
+    assert main(["prove", "--file", str(f), "--theorem", "b", "--env", "replay"]) == 2
+    assert "found: a" in capsys.readouterr().err
+
+
+def test_console_script_reports_one_line_not_traceback():
+    exe = Path(sys.executable).with_name("prover")
+    proc = subprocess.run(
+        [str(exe), "prove", "theorem t : True := by", "--env", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("prover: error: unknown environment 'nope'")
+    assert "Traceback" not in proc.stderr
+
+
+def test_list_and_doctor(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "best-first" in out and "replay" in out
+    assert "test doubles" in out and "generator 'scripted'" in out
+    generators = out.split("generators:")[1].split("strategies:")[0]
+    assert "scripted" not in generators
+    main(["doctor", "--json"])
+    checks = json.loads(capsys.readouterr().out)
+    names = {c["name"] for c in checks}
+    assert {"python", "networkx", "extra [hf]"} <= names

@@ -1,0 +1,182 @@
+"""Registry, configuration, and a third-party strategy installed through an entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from prover import registry
+from prover.config import Config, load_config, parse_assignment
+from prover.errors import ConfigError, UnknownNameError
+
+PLUGIN_DIST = "prover-test-greedy-plugin"
+
+PLUGIN_CODE = '''
+"""A third-party strategy: try the single best candidate at each state, depth-first."""
+
+from prover.prompts import template
+from prover.types import Failed, Finished, SearchResult, SearchStats, Status
+
+
+class Greedy:
+    name = "greedy"
+
+    async def search(self, theorem, session, generator, budget):
+        state, steps, prompt = session.initial_state, [], template("llemma")
+        for _ in range(budget.max_expansions):
+            cands = await generator.generate(prompt.render(state, theorem), budget.samples)
+            for cand in sorted(cands, key=lambda c: c.logprob, reverse=True):
+                result = await session.run_tactic(state, cand.text)
+                if isinstance(result, Failed):
+                    continue
+                steps.append(cand.text)
+                if isinstance(result, Finished):
+                    verdict = await session.verify(session.assemble(steps))
+                    return SearchResult(theorem.name, Status.PROVED, session.assemble(steps),
+                                        tuple(steps), verdict.verified, verdict.checked_by,
+                                        SearchStats(stop_reason="greedy"))
+                state = result.state
+                break
+            else:
+                break
+        return SearchResult(theorem.name, Status.FAILED, stats=SearchStats(stop_reason="greedy"))
+
+
+def create(config):
+    return Greedy()
+'''
+
+
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plugin")
+    (root / "greedy_plugin.py").write_text(PLUGIN_CODE)
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{PLUGIN_DIST}"
+            version = "0.0.1"
+
+            [tool.setuptools]
+            py-modules = ["greedy_plugin"]
+
+            [project.entry-points."prover.strategies"]
+            greedy = "greedy_plugin:create"
+            """
+        )
+    )
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "--no-index", str(root)],
+        check=True,
+        timeout=300,
+    )
+    yield PLUGIN_DIST
+    subprocess.run([*pip, "uninstall", "-y", PLUGIN_DIST], check=True, timeout=120)
+
+
+def _prover(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("prover")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_third_party_strategy_is_listed_and_runs(installed_plugin, shared_data, tmp_path):
+    listed = _prover("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    strategies = {s["name"]: s["distribution"] for s in json.loads(listed.stdout)["strategies"]}
+    assert strategies["greedy"] == installed_plugin
+    assert strategies["best-first"] == "prover"
+
+    trace, script = tmp_path / "t.jsonl", tmp_path / "s.json"
+    made = _prover(
+        "trace",
+        "llemma",
+        str(shared_data / "llemma_formal2formal"),
+        "--out",
+        str(trace),
+        "--script",
+        str(script),
+        "--theorems",
+        "mathd_algebra_478",
+    )
+    assert made.returncode == 0, made.stderr
+    proved = _prover(
+        "prove",
+        "theorem mathd_algebra_478 (b h v : ℝ) (h₀ : 0 < b ∧ 0 < h ∧ 0 < v) "
+        "(h₁ : v = 1 / 3 * (b * h)) (h₂ : b = 30) (h₃ : h = 13 / 2) : v = 65 := by sorry",
+        "--env",
+        "replay",
+        "--trace",
+        str(trace),
+        "--model",
+        f"scripted:{script}",
+        "--strategy",
+        "greedy",
+        "--json",
+    )
+    out = json.loads(proved.stdout)
+    assert proved.returncode == 0, proved.stderr
+    assert out["status"] == "proved" and out["stats"]["stop_reason"] == "greedy"
+
+
+def test_unknown_name_suggests_closest():
+    with pytest.raises(UnknownNameError, match="did you mean 'best-first'"):
+        registry.entry("strategy", "bestfirst")
+    with pytest.raises(UnknownNameError, match=r"installed: .*replay"):
+        registry.entry("environment", "zzz")
+
+
+def test_registry_loads_lazily_and_names_distribution():
+    entry = registry.entry("environment", "replay")
+    assert entry.distribution == "prover"
+    assert entry.value == "environments.replay:create"
+    assert callable(entry.load())
+
+
+def test_config_file_then_overrides(tmp_path):
+    f = tmp_path / "run.toml"
+    f.write_text(
+        'environment = "replay"\nmodel = "hf:./m"\n[search]\nsamples = 4\nscore = "sum"\n'
+        '[lean]\nrepl_command = ["python", "fake.py"]\n'
+    )
+    config = load_config(f, {"search.samples": 8, "lean.tactic_timeout": "12.5"})
+    assert config.environment == "replay"
+    assert config.search.samples == 8  # the flag wins over the file
+    assert config.search.score == "sum"
+    assert config.lean.repl_command == ("python", "fake.py")
+    assert config.lean.tactic_timeout == 12.5
+    assert config.to_dict()["search"]["samples"] == 8
+    assert load_config().environment == Config().environment
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"serch.samples": 1}, "unknown config key 'serch'"),
+        ({"search.samples": True}, "expects int"),
+        ({"search.score": "max"}, "score must be"),
+        ({"search": 3}, "must be a table"),
+        ({"lean.repl_command": 5}, "expects tuple"),
+    ],
+)
+def test_config_errors_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_set_assignment_parses_toml_values():
+    assert parse_assignment("search.samples=3") == ("search.samples", 3)
+    assert parse_assignment("lean.ports=[1, 2]") == ("lean.ports", [1, 2])
+    assert parse_assignment("model=hf:./x") == ("model", "hf:./x")
+    with pytest.raises(ConfigError):
+        parse_assignment("novalue")
