@@ -68,6 +68,15 @@ class GenerationConfig:
     top_p: float = 0.95
     max_tokens: int = 256
     seed: int = 0
+    cache_size: int = 4096  # identical requests answered from memory; 0 = share in-flight only
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.temperature < float("inf"):
+            raise ValueError("generation.temperature must be >= 0 (0 = greedy)")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError("generation.top_p must be in (0, 1]")
+        if self.max_tokens < 1 or self.cache_size < 0:
+            raise ValueError("generation.max_tokens must be >= 1 and generation.cache_size >= 0")
 
 
 @dataclass(frozen=True)
@@ -79,29 +88,53 @@ class VllmConfig:
     max_model_len: int = 4096
     gpu_memory_utilization: float = 0.9
     enable_prefix_caching: bool = True
-    beam_search: bool = False
+    beam_search: bool = False  # LLM.beam_search with BeamSearchParams (one engine step per token)
+    beam_batch_size: int = 32  # prompts per LLM.beam_search call when beam_search is on
+
+    def __post_init__(self) -> None:
+        if self.tensor_parallel_size < 1 or self.max_model_len < 1 or self.beam_batch_size < 1:
+            raise ValueError(
+                "vllm.tensor_parallel_size, max_model_len and beam_batch_size must be >= 1"
+            )
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError("vllm.gpu_memory_utilization must be in (0, 1]")
 
 
 @dataclass(frozen=True)
 class HfConfig:
     """Options for the `hf` (transformers) generator."""
 
-    device: str = "auto"
-    dtype: str = "auto"
-    max_batch_size: int = 16
-    max_wait_ms: float = 5.0
+    device: str = "auto"  # auto (cuda if usable, else cpu), cpu, cuda, cuda:1, mps
+    dtype: str = "auto"  # auto (bfloat16 or float16 on GPU, float32 on CPU), or one of those
+    max_batch_size: int = 64  # sequences (prompts x samples) decoded together in one call
+    max_wait_ms: float = 5.0  # how long a batch waits for more requests after its first
     beam_search: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError("hf.max_batch_size must be at least 1")
+        if not 0.0 <= self.max_wait_ms < float("inf"):
+            raise ValueError("hf.max_wait_ms must be a finite number >= 0")
 
 
 @dataclass(frozen=True)
 class OpenAIConfig:
     """Options for the `openai` generator (any OpenAI-compatible completions server)."""
 
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 120.0
-    max_retries: int = 5
-    backoff_seconds: float = 1.0
-    max_concurrency: int = 64
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key (sent if set)
+    timeout: float = 120.0  # seconds for one request, connect to last byte
+    max_retries: int = 5  # on 429, 5xx and refused connections
+    backoff_seconds: float = 1.0  # first retry delay, doubled each time (Retry-After wins)
+    max_backoff_seconds: float = 60.0
+    max_concurrency: int = 64  # requests in flight
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.timeout < float("inf"):
+            raise ValueError("openai.timeout must be a positive finite number of seconds")
+        if self.max_retries < 0 or self.max_concurrency < 1:
+            raise ValueError("openai.max_retries must be >= 0 and openai.max_concurrency >= 1")
+        if not 0.0 <= self.backoff_seconds <= self.max_backoff_seconds < float("inf"):
+            raise ValueError("need 0 <= openai.backoff_seconds <= openai.max_backoff_seconds")
 
 
 @dataclass(frozen=True)
@@ -109,45 +142,127 @@ class LeanConfig:
     """The Lean REPL backend and whole-proof checker."""
 
     project: str = ""  # default: the repository's lake-project/
-    header: str = DEFAULT_LEAN_HEADER
-    repl_command: tuple[str, ...] = ("lake", "exe", "repl")
-    pool_size: int = 0  # 0 = number of cores - 1
-    memory_limit_gb: float = 12.0
-    tactic_timeout: float = 60.0
-    verify_timeout: float = 300.0
-    header_timeout: float = 900.0
-    recycle_after: int = 500
-    allow_native_decide: bool = False
-    set_option_allowlist: tuple[str, ...] = ("maxHeartbeats", "maxRecDepth")
+    header: str = DEFAULT_LEAN_HEADER  # header for statements given on the command line
+    repl_command: tuple[str, ...] = ("lake", "exe", "repl")  # run in `project`
+    pool_size: int = 0  # REPL processes; 0 = number of cores - 1
+    memory_limit_gb: float = 12.0  # RLIMIT_AS per process; 0 = no cap
+    tactic_timeout: float = 60.0  # seconds per tactic (and per statement opened)
+    verify_timeout: float = 300.0  # seconds per command of the whole-proof check
+    header_timeout: float = 900.0  # seconds for the header (import Mathlib) of a new process
+    recycle_after: int = 500  # requests before a process is replaced (the REPL never frees)
+    allow_native_decide: bool = False  # accept Lean.ofReduceBool (native_decide) in proofs
+    set_option_allowlist: tuple[str, ...] = ("maxHeartbeats", "maxRecDepth")  # in proofs
+
+    def __post_init__(self) -> None:
+        if not self.repl_command:
+            raise ValueError("lean.repl_command must not be empty")
+        if self.pool_size < 0 or self.recycle_after < 1:
+            raise ValueError("lean.pool_size must be >= 0 and lean.recycle_after >= 1")
+        if not 0.0 <= self.memory_limit_gb < float("inf"):
+            raise ValueError("lean.memory_limit_gb must be a finite number >= 0 (0 = no cap)")
+        for key in ("tactic_timeout", "verify_timeout", "header_timeout"):
+            if not 0.0 < getattr(self, key) < float("inf"):
+                raise ValueError(f"lean.{key} must be a positive finite number of seconds")
 
 
 @dataclass(frozen=True)
 class LeanDojoConfig:
-    """The LeanDojo backend; LeanDojo's own settings pass through as environment variables."""
+    """The LeanDojo backend (environment `lean-dojo`).
 
-    timeout: int = 600
-    max_concurrency: int = 1
-    cache_dir: str = ""
-    num_procs: int = 0
-    tactic_cpu_limit: int = 0
-    tactic_memory_limit: str = ""
-    github_access_token_env: str = "GITHUB_ACCESS_TOKEN"
+    LeanDojo reads CACHE_DIR, NUM_PROCS, TACTIC_CPU_LIMIT, TACTIC_MEMORY_LIMIT and
+    GITHUB_ACCESS_TOKEN from the environment once, when it is first imported; the keys below that
+    are set (non-empty / non-zero) are exported before that import and win over the environment.
+    Unset keys leave LeanDojo's own default or the variable already in the environment.
+    """
+
+    timeout: int = 600  # seconds for Dojo start-up and for each tactic (Dojo(timeout=…))
+    max_concurrency: int = 1  # Dojos (Lean processes) alive at once = blocking calls in flight
+    cache_dir: str = ""  # CACHE_DIR: traced repositories (LeanDojo default ~/.cache/lean_dojo)
+    num_procs: int = 0  # NUM_PROCS: processes used when tracing (LeanDojo default min(cores, 32))
+    tactic_cpu_limit: int = 0  # TACTIC_CPU_LIMIT: Lean threads per Dojo (LeanDojo default 1)
+    tactic_memory_limit: str = ""  # TACTIC_MEMORY_LIMIT, e.g. "16g" (LeanDojo default "32g")
+    github_access_token_env: str = "GITHUB_ACCESS_TOKEN"  # NAME of the variable holding the token
+    allow_trace: bool = False  # trace an untraced repo on open (~1 h, >= 32 GB RAM for Mathlib)
+    recheck: str = "auto"  # whole-proof re-check: auto (lean-repl if built) | repl | off
+
+    def __post_init__(self) -> None:
+        if self.timeout < 1:
+            raise ValueError("lean_dojo.timeout must be at least 1 second")
+        if self.max_concurrency < 1:
+            raise ValueError("lean_dojo.max_concurrency must be at least 1")
+        if self.num_procs < 0 or self.tactic_cpu_limit < 0:
+            raise ValueError("lean_dojo.num_procs and tactic_cpu_limit must be >= 0 (0 = default)")
+        limit = self.tactic_memory_limit
+        if limit and not (limit.endswith("g") and limit[:-1].isdigit()):
+            raise ValueError(
+                f"lean_dojo.tactic_memory_limit must look like '16g' (LeanDojo's format), "
+                f"not {limit!r}"
+            )
+        if self.recheck not in ("auto", "repl", "off"):
+            raise ValueError("lean_dojo.recheck must be 'auto', 'repl' or 'off'")
+
+
+# The theory every Isabelle theorem is opened in: the DSP checker's imports (PROTOCOLS.md §4). The
+# original also imports "Symmetric_Polynomials.Vieta", which needs the AFP; add it if you have it.
+DEFAULT_ISABELLE_IMPORTS: tuple[str, ...] = (
+    "HOL.HOL",
+    "Complex_Main",
+    "HOL-Library.Code_Target_Numeral",
+    "HOL-Library.Sum_of_Squares",
+    "HOL-Computational_Algebra.Computational_Algebra",
+    "HOL-Number_Theory.Number_Theory",
+)
+
+# DSP's heuristics, tried in this order on a `sledgehammer` gap before Sledgehammer itself.
+DSP_HEURISTICS: tuple[str, ...] = (
+    "by auto",
+    "by simp",
+    "by blast",
+    "by fastforce",
+    "by force",
+    "by eval",
+    "by presburger",
+    "by sos",
+    "by arith",
+    "by linarith",
+    "by (auto simp: field_simps)",
+)
 
 
 @dataclass(frozen=True)
 class IsabelleConfig:
-    """The PISA/Isabelle backend."""
+    """The PISA/Isabelle backend (PROTOCOLS.md §3); PISA_JAR and ISABELLE_PATH set path defaults."""
 
-    start: bool = True
+    start: bool = True  # start a PISA JVM per port; false = attach to servers already running
     java: str = "java"
-    jar: str = ""
-    isabelle_path: str = ""
-    working_directory: str = ""
-    ports: tuple[int, ...] = (8000,)
+    java_options: tuple[str, ...] = ()  # e.g. ["-Xmx16g"], placed before -cp
+    memory_limit_gb: float = 0.0  # RLIMIT_AS of the JVM and the Isabelle it starts; 0 = none
+    jar: str = field(default_factory=lambda: os.environ.get("PISA_JAR", ""))
+    isabelle_path: str = field(default_factory=lambda: os.environ.get("ISABELLE_PATH", ""))
+    working_directory: str = ""  # default: <isabelle_path>/src/HOL/Examples (Llemma's setup)
+    theory_file: str = ""  # default: Prover_Interactive.thy, written into working_directory
+    imports: tuple[str, ...] = DEFAULT_ISABELLE_IMPORTS  # of the generated theory file
+    ports: tuple[int, ...] = (8000,)  # one server (JVM + Isabelle) per port, one theorem each
     host: str = "localhost"
-    step_timeout: float = 60.0
-    hammer_timeout: float = 120.0
-    startup_timeout: float = 600.0
+    step_timeout: float = 60.0  # gRPC deadline of one Isar step (PISA's own limit is 10-30 s)
+    hammer_timeout: float = 120.0  # one Sledgehammer call (PISA caps it at 35-40 s)
+    query_timeout: float = 30.0  # parse, proof level, delete, …
+    startup_timeout: float = 600.0  # JVM up and Isabelle loaded with the theory's imports
+    hammer_command: str = "normalhammer"  # PISA's Sledgehammer action (older builds: sledgehammer)
+    heuristics: tuple[str, ...] = DSP_HEURISTICS
+
+    def __post_init__(self) -> None:
+        if not self.ports or len(set(self.ports)) != len(self.ports):
+            raise ValueError("isabelle.ports must list at least one port, each once")
+        if any(not 0 < p < 65536 for p in self.ports):
+            raise ValueError("isabelle.ports must be TCP ports (1-65535)")
+        for name in ("step_timeout", "hammer_timeout", "query_timeout", "startup_timeout"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise ValueError(f"isabelle.{name} must be a positive finite number of seconds")
+        if not 0 <= self.memory_limit_gb < float("inf"):
+            raise ValueError("isabelle.memory_limit_gb must be 0 (no limit) or a positive number")
+        if not self.hammer_command.strip():
+            raise ValueError("isabelle.hammer_command must not be empty")
 
 
 @dataclass(frozen=True)
@@ -159,32 +274,130 @@ class ReplayConfig:
 
 @dataclass(frozen=True)
 class SketchConfig:
-    """The sketch strategy (Draft, Sketch, Prove)."""
+    """The sketch strategy (Draft, Sketch, Prove); see prover/strategies/sketch.py.
 
-    draft: str = "given"  # "given" informal proof from the data, or "model"
-    attempts: int = 1
+    The whole theorem is bounded by `search.max_tactics` and `search.wall_seconds`; the sub-search
+    on a Lean gap also by the `search_*` keys here, and it samples with `[generation]`.
+    """
+
+    draft: str = "given"  # "given": informal proof from the data; "model": drafted by the model
+    attempts: int = 1  # sketches per theorem (pass@k); > 1 needs temperature > 0
+    temperature: float = 0.0  # 0 = greedy, as Llemma
+    max_tokens: int = 1024  # per sketch
+    draft_max_tokens: int = 512  # per drafted informal proof
+    examples: str = ""  # few-shot examples JSON in the built-in format; "" = built-in (valid split)
+    shots: int = 0  # examples per prompt; 0 = every example of the theorem's block
+    # "default" stands for the built-in list of prover/strategies/closers.py (may be extended)
+    lean_closers: tuple[str, ...] = ("default",)
+    isabelle_closers: tuple[str, ...] = ("default",)
+    isabelle_hammer: str = "normalhammer"  # step run on an Isabelle gap after the closers; "" = off
+    search_samples: int = 8  # Lean gaps: candidates per expansion of the best-first sub-search
+    search_expansions: int = 16  # Lean gaps: expansions of the sub-search; 0 = no sub-search
+    search_seconds: float = 120.0  # Lean gaps: wall seconds per sub-search
+
+    def __post_init__(self) -> None:
+        if self.draft not in ("given", "model"):
+            raise ValueError(f"sketch.draft must be 'given' or 'model', not {self.draft!r}")
+        if self.attempts < 1 or self.max_tokens < 1 or self.draft_max_tokens < 1:
+            raise ValueError("sketch.attempts, max_tokens and draft_max_tokens must be >= 1")
+        if self.attempts > 1 and self.temperature == 0:
+            raise ValueError(
+                "sketch.attempts > 1 with sketch.temperature = 0 repeats one greedy sketch; "
+                "set sketch.temperature > 0 (e.g. 0.7) or sketch.attempts = 1"
+            )
+        if not 0.0 <= self.temperature < float("inf"):
+            raise ValueError("sketch.temperature must be >= 0 (0 = greedy)")
+        if self.shots < 0 or self.search_samples < 1 or self.search_expansions < 0:
+            raise ValueError(
+                "sketch.shots and sketch.search_expansions must be >= 0, search_samples >= 1"
+            )
+        if not 0.0 < self.search_seconds < float("inf"):
+            raise ValueError("sketch.search_seconds must be a positive finite number")
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Simulated environment and generator of the performance harness (benchmarks/perf)."""
+    """Simulated environment and generator of the performance harness (benchmarks/perf).
+
+    Latencies are in simulated seconds; `time_scale` = 10 runs ten times faster than real time.
+    Defaults: Lean tactics ~0.3 CPU-s on average (lognormal, median 0.15 s, p95 1 s), and vLLM
+    serving a 7B model on one H100 (a + b·sequences per batch, a = 0.2 s, b = 0.004 s).
+    """
 
     seed: int = 0
+    workers: int = 15  # Lean worker slots (W)
+    tactic_distribution: str = "lognormal"  # or "fixed" (every tactic takes tactic_median)
+    tactic_median: float = 0.15
+    tactic_p95: float = 1.0
+    tactic_timeout: float = 60.0  # slower tactics fail with kind `timeout` after this long
+    generation_fixed: float = 0.2  # a: seconds per GPU batch
+    generation_per_sequence: float = 0.004  # b: seconds per sequence in the batch
+    max_batch_sequences: int = 256  # vLLM's max_num_seqs
+    batch_window: float = 0.0  # an idle GPU waits this long for more requests before a batch
+    close_probability: float = 0.05  # chance that a tactic closes the goal (provable theorems)
+    provable_fraction: float = 0.3  # share of theorems any tactic can close at all
+    failure_probability: float = 0.7  # chance that a tactic fails with an error
+    successors: int = 6  # distinct states a state's successful tactics can lead to
+    tactic_pool: int = 24  # distinct tactic strings the generator can sample for one prompt
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("sim.workers must be at least 1")
+        if self.tactic_distribution not in ("lognormal", "fixed"):
+            raise ValueError("sim.tactic_distribution must be 'lognormal' or 'fixed'")
+        if self.tactic_median < 0 or self.tactic_timeout <= 0:
+            raise ValueError("sim.tactic_median must be >= 0 and sim.tactic_timeout > 0")
+        if self.tactic_median > 0 and self.tactic_p95 < self.tactic_median:
+            raise ValueError("sim.tactic_p95 must be at least sim.tactic_median")
+        if self.generation_fixed < 0 or self.generation_per_sequence < 0 or self.batch_window < 0:
+            raise ValueError("sim generation latencies and batch_window must be >= 0")
+        if self.max_batch_sequences < 1 or self.successors < 1 or self.tactic_pool < 1:
+            raise ValueError("sim.max_batch_sequences, successors and tactic_pool must be >= 1")
+        for name in ("close_probability", "provable_fraction", "failure_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"sim.{name} must be between 0 and 1")
+        if self.close_probability + self.failure_probability > 1.0:
+            raise ValueError("sim.close_probability + sim.failure_probability must be <= 1")
+        if not 0 < self.time_scale < float("inf"):  # also false for NaN
+            raise ValueError("sim.time_scale must be a positive finite number")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """The benchmark runner."""
+    """The benchmark runner, its data and its Ray mode."""
 
     benchmark: str = "minif2f-lean4"
     split: str = "test"
-    concurrency: int = 8
-    limit: int = 0
-    shard: str = ""
+    concurrency: int = 8  # theorems in flight (per environment worker with --ray)
+    limit: int = 0  # 0 = all
+    shard: str = ""  # "i/n": this process runs every n-th theorem starting at i
     names: tuple[str, ...] = ()
-    data: str = ""
-    display: str = "bar"
-    attempts: int = 1
+    data: str = ""  # a data file or a directory holding it (default: cache, else download)
+    verify_data: bool = True  # refuse data whose sha256 differs from the pinned one
+    mirror: str = ""  # base URL used instead of https://github.com for downloads
+    download_timeout: float = 600.0
+    display: str = "bar"  # "bar", "plain" (one line per theorem, for logs) or "none"
+    attempts: int = 1  # independent attempts per theorem (pass@k)
+    ray: bool = False
+    ray_address: str = ""  # "" = start a local Ray instance; "auto" or ray://host:port to attach
+    ray_generators: int = 0  # generator actors; 0 = one per GPU in the cluster (at least 1)
+    ray_workers: int = 0  # environment worker actors; 0 = one per remaining CPU (at least 1)
+    ray_worker_cpus: float = 1.0  # CPUs reserved by each environment worker
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("bench.concurrency must be at least 1")
+        if self.limit < 0:
+            raise ValueError("bench.limit must be 0 (all) or positive")
+        if self.attempts < 1:
+            raise ValueError("bench.attempts must be at least 1")
+        if self.display not in ("bar", "plain", "none"):
+            raise ValueError(f"bench.display must be bar, plain or none, not {self.display!r}")
+        if not self.download_timeout > 0:
+            raise ValueError("bench.download_timeout must be positive")
+        if self.ray_worker_cpus <= 0 or self.ray_generators < 0 or self.ray_workers < 0:
+            raise ValueError("bench.ray_* counts must be non-negative (worker cpus positive)")
 
 
 @dataclass(frozen=True)

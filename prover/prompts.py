@@ -1,33 +1,62 @@
-"""Prompt templates, stop sequences and candidate clean-up: the one place for prompt formats."""
+"""Prompt templates, stop sequences and candidate clean-up: the one place for prompt formats.
+
+A template turns a proof state (and its theorem) into the text a model continues, names the stop
+sequences that end a completion, and cleans a completion back into a tactic or proof. Backends
+honour the stop sequences while decoding (`stop_index` is the shared rule); `clean_candidates`
+then cuts, strips, drops empties and de-duplicates what came back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from prover.errors import UnknownNameError
-from prover.types import Candidate, ProofState, Theorem
+from prover.types import Candidate, Language, ProofState, Theorem
 
-# Few-shot examples for the Llemma formal2formal format. Written for this project; the goal states
-# have the shape Lean 4 + Mathlib prints (see shared/data/llemma_formal2formal for real ones).
-_LLEMMA_EXAMPLES: tuple[tuple[str, str], ...] = (
+# Few-shot examples for the formal2formal format, written for this project. The states follow the
+# way Lean 4 + Mathlib pretty-prints goals (as in shared/data/llemma_formal2formal): hypotheses one
+# per line, `⊢` before the target, several goals separated by a blank line and named by `case`.
+# They mix closing tactics with steps that leave goals, so the model learns both, and none is a
+# miniF2F problem (tests/test_prompts.py checks), so no benchmark answer leaks into the prompt.
+LLEMMA_EXAMPLES: tuple[tuple[str, str], ...] = (
     (
-        "x : ℝ\nh₀ : 3 * x + 2 = 11\n⊢ x = 3",
+        "x y : ℝ\nh₀ : x + y = 10\nh₁ : x - y = 2\n⊢ x = 6",
         "linarith",
     ),
     (
-        "n : ℕ\nh₀ : n % 6 = 5\n⊢ (n + 7) % 6 = 0",
+        "⊢ ∀ (n : ℕ), n ^ 2 % 4 ≠ 2",
+        "intro n",
+    ),
+    (
+        "n : ℕ\nh₀ : n % 9 = 2\n⊢ (4 * n + 1) % 9 = 0",
         "omega",
     ),
     (
-        "a b : ℝ\nh₀ : a = 2 * b\nh₁ : b = 4\n⊢ a + b = 12",
-        "subst h₁\nnorm_num [h₀]",
+        "case left\na b : ℝ\nh₀ : a = 3\nh₁ : b = a + 2\n⊢ b = 5\n\n"
+        "case right\na b : ℝ\nh₀ : a = 3\nh₁ : b = a + 2\n⊢ a * b = 15",
+        "all_goals norm_num [h₀, h₁]",
     ),
     (
-        "f : ℕ → ℕ\nh₀ : ∀ (n : ℕ), f n = 2 * n + 1\n⊢ f 3 = 7",
-        "simp [h₀]",
+        "f : ℝ → ℝ\nh₀ : ∀ (x : ℝ), f x = 3 * x - 4\n⊢ f (f 2) = 2",
+        "norm_num [h₀]",
+    ),
+    (
+        "a b : ℝ\nh₀ : 0 < a ∧ 0 < b\n⊢ 2 * a * b ≤ a ^ 2 + b ^ 2",
+        "nlinarith [sq_nonneg (a - b)]",
+    ),
+    (
+        "⊢ ∑ k ∈ Finset.range 4, (k + 1) ^ 2 = 30",
+        "simp [Finset.sum_range_succ]",
     ),
 )
+
+
+def stop_index(text: str, stops: Sequence[str]) -> int:
+    """Index of the earliest occurrence of any stop sequence in `text`, or -1 if none occurs."""
+    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(found) if found else -1
 
 
 @dataclass(frozen=True)
@@ -40,21 +69,25 @@ class PromptTemplate:
     description: str
 
     def clean(self, text: str) -> str | None:
-        """Cut at the first stop sequence and strip; None for an empty completion."""
-        for stop in self.stop:
-            cut = text.find(stop)
-            if cut >= 0:
-                text = text[:cut]
-        text = text.strip()
+        """Cut at the first stop sequence, drop surrounding blank lines and the common
+        indentation (relative indentation of multi-line proofs is kept); None if empty."""
+        cut = stop_index(text, self.stop)
+        if cut >= 0:
+            text = text[:cut]
+        lines = text.rstrip().splitlines()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        text = textwrap.dedent("\n".join(lines)).strip()
         return text or None
 
 
+def _f2f_block(goals: str) -> str:
+    return f"Tactic state:\n---\n{goals}\n---\nNext tactic:\n---\n"
+
+
 def _llemma(state: ProofState, theorem: Theorem | None) -> str:
-    shots = "".join(
-        f"Tactic state:\n---\n{goals}\n---\nNext tactic:\n---\n{tactic}\n---\n\n"
-        for goals, tactic in _LLEMMA_EXAMPLES
-    )
-    return f"{shots}Tactic state:\n---\n{state.pretty}\n---\nNext tactic:\n---\n"
+    shots = "".join(f"{_f2f_block(goals)}{tactic}\n---\n\n" for goals, tactic in LLEMMA_EXAMPLES)
+    return shots + _f2f_block(state.pretty)
 
 
 def _llmstep(state: ProofState, theorem: Theorem | None) -> str:
@@ -65,12 +98,16 @@ def _whole_proof(state: ProofState, theorem: Theorem | None) -> str:
     if theorem is None:
         raise ValueError("the whole-proof template needs the theorem")
     statement = theorem.statement.rstrip()
+    if theorem.language is Language.ISABELLE:
+        # The model continues after `shows …` with `proof -` / `by …`.
+        return f"{statement}\n"
     for suffix in ("sorry", "by"):
         if statement.endswith(suffix):
             statement = statement[: -len(suffix)].rstrip()
     if statement.endswith(":="):
         statement = statement[:-2].rstrip()
-    return f"{theorem.header.rstrip()}\n\n{statement} := by\n"
+    header = theorem.header.rstrip()
+    return f"{header}\n\n{statement} := by\n" if header else f"{statement} := by\n"
 
 
 TEMPLATES: dict[str, PromptTemplate] = {
@@ -83,12 +120,15 @@ TEMPLATES: dict[str, PromptTemplate] = {
             "Llemma formal2formal few-shot: Tactic state / Next tactic blocks",
         ),
         PromptTemplate(
-            "llmstep", _llmstep, ("[GOAL]", "\n\n"), "llmstep: [GOAL]<state>[PROOFSTEP]"
+            "llmstep",
+            _llmstep,
+            ("[GOAL]", "[PROOFSTEP]", "\n\n"),
+            "llmstep: [GOAL]<state>[PROOFSTEP]",
         ),
         PromptTemplate(
             "whole-proof",
             _whole_proof,
-            ("\n\n\n", "```"),
+            ("\n\n\n", "```", "\ntheorem ", "\nlemma ", "\nexample "),
             "header + statement `:= by`; the model writes the whole tactic proof",
         ),
     )
@@ -101,7 +141,9 @@ def template(name: str) -> PromptTemplate:
         return TEMPLATES[name]
     except KeyError:
         known = ", ".join(sorted(TEMPLATES))
-        raise UnknownNameError(f"unknown prompt template '{name}' (known: {known})") from None
+        raise UnknownNameError(
+            f"unknown prompt template '{name}' (known: {known}); set --prompt or search.prompt"
+        ) from None
 
 
 def clean_candidates(

@@ -1,0 +1,289 @@
+"""The `hf` generator: any causal language model that transformers loads, on CPU or GPU.
+
+`--model hf:PATH_OR_HUB_ID`. Concurrent `generate` calls from many searches go through a
+micro-batching queue (`hf.max_batch_size` sequences, `hf.max_wait_ms`) and become one
+`model.generate` call, run in a worker thread so the event loop keeps serving the searches.
+Sampling expands each prompt into n rows; beam search (`hf.beam_search`) returns the n best beams.
+Each candidate carries the model's log-probability of its tokens (raw logits, before temperature
+or top-p, as vLLM reports them) and its token count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prover.config import Config
+from prover.errors import BackendError, InputError, require
+from prover.generators.batching import MicroBatcher
+from prover.generators.cache import cached
+from prover.generators.completion import to_candidate
+from prover.prompts import stop_index
+from prover.protocols import GenerationParams, Generator
+from prover.types import Candidate
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class _Request:
+    prompt: str
+    rows: int  # samples to draw, or beams to return
+    params: GenerationParams
+    beam: bool
+
+    @property
+    def key(self) -> tuple[GenerationParams, bool, int]:
+        # One model.generate call takes one generation config; beams also share their width.
+        return (self.params, self.beam, self.rows if self.beam else 0)
+
+
+class HfGenerator:
+    """A transformers model behind a micro-batching queue (see module docstring)."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch_size: int = 64,
+        max_wait: float = 0.005,
+        beam_search: bool = False,
+    ) -> None:
+        self.torch: Any = require("torch", "hf")
+        self.transformers: Any = require("transformers", "hf")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.beam_search = beam_search
+        self.max_batch_size = max_batch_size
+        tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
+        tokenizer.truncation_side = "left"  # an over-long prompt loses its oldest few-shot text
+        eos = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)}
+        self.eos_ids = frozenset(t for t in eos if t is not None)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
+        self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        self.batcher: MicroBatcher[_Request, list[Candidate]] = MicroBatcher(
+            self._run,
+            max_size=max_batch_size,
+            max_wait=max_wait,
+            weight=lambda r: r.rows,
+            key=lambda r: r.key,
+        )
+
+    async def generate(
+        self, prompt: str, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]:
+        params = params or GenerationParams()
+        if n < 1:
+            return []
+        if params.beam or self.beam_search:
+            return await self.batcher.submit(_Request(prompt, n, params, beam=True))
+        if params.temperature <= 0:  # greedy: every sample is the same sequence
+            (best,) = await self.batcher.submit(_Request(prompt, 1, params, beam=False))
+            return [best] * n
+        chunks = [min(self.max_batch_size, n - i) for i in range(0, n, self.max_batch_size)]
+        parts = await asyncio.gather(
+            *(self.batcher.submit(_Request(prompt, rows, params, beam=False)) for rows in chunks)
+        )
+        return [cand for part in parts for cand in part]
+
+    async def close(self) -> None:
+        await self.batcher.close()
+
+    async def _run(self, batch: Sequence[_Request]) -> list[list[Candidate]]:
+        return await asyncio.to_thread(self._generate_batch, list(batch))
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def _generate_batch(self, batch: list[_Request]) -> list[list[Candidate]]:
+        """One `model.generate` call for a batch of compatible requests (runs in a thread)."""
+        params, beam = batch[0].params, batch[0].beam
+        input_ids, attention, counts, options = self._inputs(batch)
+        prompt_len = input_ids.shape[1]
+        config = self.transformers.GenerationConfig(
+            max_new_tokens=params.max_tokens,
+            pad_token_id=self.pad_id,
+            eos_token_id=sorted(self.eos_ids) or None,
+            return_dict_in_generate=True,
+            **options,
+        )
+        stopping = self.transformers.StoppingCriteriaList()
+        if params.stop:
+            stopping.append(_stop_criterion(self, params.stop, prompt_len))
+        with self.torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                generation_config=config,
+                stopping_criteria=stopping,
+            )
+            generated = out.sequences[:, prompt_len:]
+            step_logprobs = self._step_logprobs(out, generated, beam)
+        steps = min(generated.shape[1], step_logprobs.shape[1])
+        token_rows = generated[:, :steps].tolist()
+        logprob_rows = step_logprobs[:, :steps].float().tolist()
+        results: list[list[Candidate]] = []
+        row = 0
+        for count in counts:
+            rows = zip(token_rows[row : row + count], logprob_rows[row : row + count], strict=True)
+            cands = [to_candidate(i, lp, self._decode, params.stop, self.eos_ids) for i, lp in rows]
+            if not all(math.isfinite(c.logprob) for c in cands):
+                raise BackendError(
+                    "the model produced a non-finite log-probability; try --set hf.dtype=float32"
+                )
+            results.append(cands)
+            row += count
+        return results
+
+    def _inputs(self, batch: list[_Request]) -> tuple[Any, Any, list[int], dict[str, Any]]:
+        """Token ids and mask (one row per sample, or per prompt for beams), sequences per
+        request, and the decoding options."""
+        params = batch[0].params
+        limit = self.max_positions - params.max_tokens if self.max_positions else None
+        if limit is not None and limit < 1:
+            raise BackendError(
+                f"max_tokens {params.max_tokens} leaves no room for a prompt in this model's "
+                f"{self.max_positions} positions; lower generation.max_tokens"
+            )
+        enc = self.tokenizer(
+            [r.prompt for r in batch],
+            return_tensors="pt",
+            padding=True,
+            truncation=limit is not None,
+            max_length=limit,
+        )
+        input_ids, attention = enc["input_ids"], enc["attention_mask"]
+        if batch[0].beam:
+            width = batch[0].rows
+            options: dict[str, Any] = {
+                "do_sample": False,
+                "num_beams": width,
+                "num_return_sequences": width,
+                "output_scores": True,
+            }
+            return input_ids, attention, [width] * len(batch), options
+        counts = [r.rows for r in batch]
+        repeat = self.torch.tensor(counts)
+        options = {"output_logits": True, "do_sample": False}
+        if params.temperature > 0:
+            # top_k=0 switches off transformers' default top-k of 50 (vLLM has none).
+            options.update(
+                do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0
+            )
+        return (
+            input_ids.repeat_interleave(repeat, dim=0),
+            attention.repeat_interleave(repeat, dim=0),
+            counts,
+            options,
+        )
+
+    def _step_logprobs(self, out: Any, generated: Any, beam: bool) -> Any:
+        """Log-probability of each generated token under the model: (rows, steps)."""
+        torch = self.torch
+        if beam:
+            return self.model.compute_transition_scores(
+                out.sequences, out.scores, out.beam_indices, normalize_logits=False
+            )
+        columns = [
+            torch.log_softmax(logits.float(), dim=-1).gather(1, generated[:, t : t + 1])
+            for t, logits in enumerate(out.logits)
+        ]
+        return torch.cat(columns, dim=1)
+
+
+def _stop_criterion(gen: HfGenerator, stops: Sequence[str], prompt_len: int) -> Any:
+    """Ends a row once its generated text (never the prompt) holds a stop sequence.
+
+    Stateless, so it also works on the reordered candidate rows of beam search.
+    """
+    torch = gen.torch
+    # A stop sequence of c characters spans at most 4c byte-level tokens (+1 for a boundary).
+    tail = 4 * max(len(s) for s in stops) + 1
+
+    class _StopOnText(gen.transformers.StoppingCriteria):  # type: ignore[misc, name-defined]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            start = max(prompt_len, input_ids.shape[1] - tail)
+            rows = input_ids[:, start:].tolist()
+            hits = [stop_index(gen._decode(ids), stops) >= 0 for ids in rows]
+            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
+
+    return _StopOnText()
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _device(torch: Any, wanted: str) -> str:
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(
+            f"hf.device is '{wanted}' but torch sees no CUDA GPU; use --set hf.device=cpu"
+        )
+    return wanted
+
+
+def _dtype(torch: Any, wanted: str, device: str) -> Any:
+    if wanted == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if wanted not in _DTYPES:
+        raise InputError(f"hf.dtype '{wanted}' is not one of auto, {', '.join(_DTYPES)}")
+    return getattr(torch, wanted)
+
+
+def _dtype_keyword(transformers: Any) -> str:
+    # transformers 4.56 renamed from_pretrained's `torch_dtype` to `dtype`.
+    major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def load(spec: str, config: Config) -> HfGenerator:
+    """Load tokenizer and model for `spec` (a local directory or a hub id) as configured."""
+    torch: Any = require("torch", "hf")
+    transformers: Any = require("transformers", "hf")
+    hf = config.hf
+    device = _device(torch, hf.device)
+    dtype = _dtype(torch, hf.dtype, device)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(spec)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            spec, **{_dtype_keyword(transformers): dtype}
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"hf: cannot load model '{spec}' ({reason}); pass a directory holding config.json, "
+            "weights and tokenizer files, or a Hugging Face hub id such as EleutherAI/llemma_7b"
+        ) from exc
+    model.to(device)
+    # Sampling draws from torch's global generator; seeding it makes a run repeatable.
+    torch.manual_seed(config.generation.seed)
+    return HfGenerator(
+        model,
+        tokenizer,
+        max_batch_size=hf.max_batch_size,
+        max_wait=hf.max_wait_ms / 1000.0,
+        beam_search=hf.beam_search,
+    )
+
+
+def create(spec: str, config: Config) -> Generator:
+    """Entry point: `--model hf:PATH_OR_HUB_ID`."""
+    if not spec:
+        raise InputError(
+            "the hf backend needs a model: --model hf:PATH_OR_HUB_ID, e.g. hf:EleutherAI/llemma_7b"
+        )
+    return cached(load(spec, config), config.generation.cache_size)
