@@ -384,6 +384,7 @@ class BenchConfig:
     ray_generators: int = 0  # generator actors; 0 = one per GPU in the cluster (at least 1)
     ray_workers: int = 0  # environment worker actors; 0 = one per remaining CPU (at least 1)
     ray_worker_cpus: float = 1.0  # CPUs reserved by each environment worker
+    ray_startup_timeout: float = 1800.0  # seconds for actors to start (a model may load slowly)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -396,6 +397,8 @@ class BenchConfig:
             raise ValueError(f"bench.display must be bar, plain or none, not {self.display!r}")
         if not self.download_timeout > 0:
             raise ValueError("bench.download_timeout must be positive")
+        if not self.ray_startup_timeout > 0:
+            raise ValueError("bench.ray_startup_timeout must be positive")
         if self.ray_worker_cpus <= 0 or self.ray_generators < 0 or self.ray_workers < 0:
             raise ValueError("bench.ray_* counts must be non-negative (worker cpus positive)")
 
