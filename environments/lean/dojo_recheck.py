@@ -1,0 +1,40 @@
+"""Whether a proof found through LeanDojo can be re-checked by the lean-repl whole-proof checker.
+
+Both lean-repl modules are imported lazily: the LeanDojo backend works without them, and then a
+proof rests on LeanDojo's own check (the verdict says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prover.config import Config, LeanConfig
+from prover.errors import ProverError
+
+
+def repl_unavailable(lean: LeanConfig) -> str | None:
+    """Why the lean-repl backend cannot start here (its own start-up checks), or None."""
+    try:
+        from environments.lean.toolchain import worker_settings
+    except ImportError as exc:
+        return f"the lean-repl backend is not installed ({exc})"
+    try:
+        worker_settings(lean)  # checks the REPL command and the built lake-project, starts nothing
+    except ProverError as exc:
+        return str(exc)
+    return None
+
+
+def load_checker(config: Config) -> tuple[Any | None, str]:
+    """The whole-proof checker, or None and the reason it is not available."""
+    reason = repl_unavailable(config.lean)
+    if reason is not None:
+        return None, f"the lean-repl backend is not usable: {reason}"
+    try:
+        from environments.lean.checker import WholeProofChecker
+    except ImportError as exc:
+        return None, f"the whole-proof checker is not installed ({exc})"
+    try:
+        return WholeProofChecker(config.lean), ""
+    except (ProverError, TypeError, OSError) as exc:
+        return None, f"the whole-proof checker could not start ({exc})"
