@@ -3,6 +3,10 @@
 Priority of a state = sum over its path of the negated per-tactic score (mean token log-prob by
 default, cumulative with `score = "sum"`); the lowest priority is expanded first. States are
 de-duplicated on their pretty-printed goals when pushed, and every budget is finite.
+
+With `closers` (config `search.closers`), every new state, the root included, is first offered
+to those tactics; one that finishes the goal (and passes the whole-proof check) ends the search
+without a model call for that state. With no closers the search is exactly the one above.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import heapq
 import itertools
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prover.config import Config
 from prover.prompts import PromptTemplate, clean_candidates, template
 from prover.protocols import GenerationParams, Generator, ProofSession
 from prover.search_tree import SearchTree
+from prover.strategies.closers import expand, first_closer
 from prover.types import (
     Budget,
     Candidate,
@@ -29,13 +35,19 @@ from prover.types import (
     SearchResult,
     SearchStats,
     Status,
+    TacticResult,
     Theorem,
+    Verdict,
     VerdictStatus,
 )
 
 
 class _WallClock(Exception):
     """The per-theorem wall budget ran out during a call."""
+
+
+class _OutOfTactics(Exception):
+    """The tactic budget ran out while closers were being tried."""
 
 
 @dataclass
@@ -45,6 +57,7 @@ class _Timers:
     model_calls: int = 0
     candidates: int = 0
     tokens: int = 0
+    closer_tries: int = 0
 
 
 class BestFirst:
@@ -58,10 +71,12 @@ class BestFirst:
         score: str = "mean",
         prompt: PromptTemplate | None = None,
         params: GenerationParams | None = None,
+        closers: Sequence[str] = (),
     ) -> None:
         if score not in ("mean", "sum"):
             raise ValueError(f"score must be 'mean' or 'sum', not {score!r}")
         self.score = score
+        self.closers = tuple(closers)
         self.prompt = prompt or template("llemma")
         base = params or GenerationParams()
         self.params = GenerationParams(
@@ -87,6 +102,7 @@ class BestFirst:
         heap: list[tuple[float, int, int]] = [(0.0, next(order), root)]
         expansions = 0
         tactics = 0
+        closers = expand(self.closers, theorem.language)
 
         def finish(status: Status, reason: str, **extra: object) -> SearchResult:
             total = time.perf_counter() - start
@@ -103,6 +119,15 @@ class BestFirst:
                 failures=dict(failures),
                 stop_reason=reason,
             )
+            if closers:
+                closed_by = extra.pop("closed_by", None)
+                extra["details"] = {
+                    "closers": {
+                        "list": list(closers),
+                        "tried": timers.closer_tries,
+                        "closed_by": closed_by,
+                    }
+                }
             return SearchResult(
                 theorem=theorem.name, status=status, stats=stats, tree=tree.to_json(), **extra
             )
@@ -117,7 +142,59 @@ class BestFirst:
             except asyncio.TimeoutError:
                 raise _WallClock(what) from None
 
+        async def try_closers(node: int) -> SearchResult | None:
+            """Offer a new state to the closers; a verified finish is the search's result."""
+            nonlocal tactics
+            found: list[tuple[tuple[str, ...], str, Verdict]] = []
+
+            async def run(state: ProofState, tactic: str) -> TacticResult:
+                nonlocal tactics
+                if tactics >= budget.max_tactics:
+                    raise _OutOfTactics
+                tactics += 1
+                timers.closer_tries += 1
+                t0 = time.perf_counter()
+                try:
+                    return await bounded(session.run_tactic(state, tactic), "tactic")
+                finally:
+                    timers.env += time.perf_counter() - t0
+
+            async def accept(tactic: str) -> bool:
+                steps = (*tree.path(node), tactic)
+                proof = session.assemble(steps)
+                t0 = time.perf_counter()
+                try:
+                    verdict = await bounded(session.verify(proof), "verify")
+                finally:
+                    timers.env += time.perf_counter() - t0
+                if verdict.status is VerdictStatus.REJECTED:
+                    failures[FailureKind.ERROR.value] += 1
+                    message = f"whole-proof check rejected: {verdict.message}"
+                    tree.add_failure(node, tactic, 0.0, Failed(FailureKind.ERROR, message))
+                    return False
+                found.append((steps, proof, verdict))
+                return True
+
+            outcome = await first_closer(tree.state(node), closers, run, accept)
+            if outcome.closed_by is None:
+                return None
+            tree.add_finished(node, outcome.closed_by, 0.0)
+            leaf = tree.graph.number_of_nodes() - 1
+            tree.graph.edges[node, leaf]["closer"] = True
+            steps, proof, verdict = found[-1]
+            return finish(
+                Status.PROVED,
+                "proved",
+                proof=proof,
+                steps=steps,
+                verified=verdict.verified,
+                verified_by=verdict.checked_by,
+                closed_by=outcome.closed_by,
+            )
+
         try:
+            if closers and (closed := await try_closers(root)) is not None:
+                return closed
             while heap:
                 if expansions >= budget.max_expansions:
                     return finish(Status.FAILED, "max_expansions")
@@ -199,7 +276,11 @@ class BestFirst:
                     tree.add_edge(node, child, cand.text, cand_score)
                     seen[key] = child
                     heapq.heappush(heap, (child_priority, next(order), child))
+                    if closers and (closed := await try_closers(child)) is not None:
+                        return closed
             return finish(Status.FAILED, "exhausted")
+        except _OutOfTactics:
+            return finish(Status.FAILED, "max_tactics")
         except _WallClock as exc:
             return finish(Status.TIMEOUT, f"wall_seconds during {exc}")
         except Exception as exc:  # a backend fault ends this attempt, never the run
@@ -215,4 +296,5 @@ def create(config: Config) -> BestFirst:
         params=GenerationParams(
             temperature=gen.temperature, top_p=gen.top_p, max_tokens=gen.max_tokens
         ),
+        closers=config.search.closers,
     )
