@@ -106,22 +106,58 @@ async def attempt_many(
     concurrency: int,
     on_result: Callable[[Theorem, SearchResult], Awaitable[None] | None] | None = None,
 ) -> list[SearchResult]:
-    """Run theorems, at most `concurrency` in flight; one theorem's failure never stops the rest."""
+    """Run theorems, at most `concurrency` in flight; one theorem's failure never stops the rest.
+
+    `concurrency` workers take theorems in order, so only that many attempts exist at a time.
+    Each attempt is bounded by the wall budget plus a grace period for opening and closing its
+    session; any exception from a backend becomes an `error` result. `on_result` runs as each
+    attempt finishes; its exceptions propagate (a results store that cannot write stops the run).
+    Results come back in the order of `theorems`.
+    """
     if concurrency < 1:
         raise InputError("concurrency must be at least 1")
-    slots = asyncio.Semaphore(concurrency)
+    items = list(enumerate(theorems))
+    results: list[SearchResult | None] = [None] * len(items)
+    pending = iter(items)  # shared by the workers: each theorem is taken exactly once
+    # The strategy enforces wall_seconds itself; the hard limit only catches a backend that
+    # hangs where the strategy cannot see it (opening or closing a session). Its grace covers
+    # an open that first imports Mathlib (the Lean backend's own header timeout is 900 s).
+    hard_limit = budget.wall_seconds + 900.0
 
     async def one(theorem: Theorem) -> SearchResult:
-        async with slots:
-            start = time.perf_counter()
-            try:
-                result = await attempt(theorem, parts, budget)
-            except InputError as exc:
-                result = error_result(theorem, str(exc), time.perf_counter() - start)
+        start = time.perf_counter()
+        try:
+            return await asyncio.wait_for(attempt(theorem, parts, budget), hard_limit)
+        except asyncio.TimeoutError:
+            return SearchResult(
+                theorem=theorem.name,
+                status=Status.TIMEOUT,
+                error=f"attempt did not return within {hard_limit:.0f} s (hard wall limit)",
+                stats=SearchStats(
+                    total_seconds=time.perf_counter() - start, stop_reason="hard wall limit"
+                ),
+            )
+        except InputError as exc:
+            return error_result(theorem, str(exc), time.perf_counter() - start)
+        except Exception as exc:  # a faulty backend or plug-in ends this attempt, not the run
+            message = f"{type(exc).__name__}: {exc}"
+            return error_result(theorem, message, time.perf_counter() - start)
+
+    async def worker() -> None:
+        for index, theorem in pending:
+            result = await one(theorem)
+            results[index] = result
             if on_result is not None:
                 maybe = on_result(theorem, result)
                 if maybe is not None:
                     await maybe
-            return result
 
-    return list(await asyncio.gather(*(one(t) for t in theorems)))
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(items)))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    return [r for r in results if r is not None]

@@ -1,17 +1,128 @@
-"""`prover bench`: not implemented yet (tracked in an open issue)."""
+"""`prover bench`: run a benchmark split into the results store (resumable; locally or on Ray)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+from prover.cli.options import add_run_options, config_from_args
+from prover.errors import InputError
+
+if TYPE_CHECKING:
+    from benchmarks.runner import Plan
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="not implemented yet", description=__doc__)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark (miniF2F) and store every attempt",
+        description=__doc__,
+        epilog="Example: prover bench minif2f-lean4 --split test --model vllm:EleutherAI/llemma_7b "
+        "--concurrency 16 --run llemma7b-test ; then: prover report llemma7b-test",
+    )
+    p.add_argument(
+        "benchmark", nargs="?", help="benchmark name (`prover list`), default minif2f-lean4"
+    )
+    sel = p.add_argument_group("theorems")
+    sel.add_argument("--split", help="valid or test (default test)")
+    sel.add_argument("--limit", type=int, help="only the first N theorems")
+    sel.add_argument("--shard", metavar="I/N", help="run every N-th theorem starting at I")
+    sel.add_argument("--names", metavar="A,B,…", help="only these theorems (comma-separated)")
+    sel.add_argument("--data", metavar="PATH", help="benchmark data file or directory")
+    sel.add_argument("--attempts", type=int, help="independent attempts per theorem (pass@k)")
+    sel.add_argument("--list", action="store_true", help="show what would run, then exit")
+    runs = p.add_argument_group("benchmark run")
+    runs.add_argument(
+        "--run", dest="run_name", metavar="NAME", help="store results under this run name"
+    )
+    runs.add_argument("--resume", metavar="NAME", help="continue a run; finished attempts are kept")
+    runs.add_argument("--concurrency", type=int, help="theorems in flight (default 8)")
+    runs.add_argument(
+        "--display", choices=("bar", "plain", "none"), help="progress: bar, plain lines, none"
+    )
+    runs.add_argument("--ray", action="store_true", default=None, help="run on a Ray cluster")
+    runs.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default local)")
+    add_run_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sys.stderr.write("prover: error: `prover bench` is not implemented yet\n")
-    return 2
+    from benchmarks.runner import plan
+    from benchmarks.runner import run as execute
+    from benchmarks.store import Store
+
+    config = config_from_args(
+        args,
+        {
+            "bench.benchmark": args.benchmark,
+            "bench.split": args.split,
+            "bench.limit": args.limit,
+            "bench.shard": args.shard,
+            "bench.names": args.names,
+            "bench.data": args.data,
+            "bench.attempts": args.attempts,
+            "bench.concurrency": args.concurrency,
+            "bench.display": args.display,
+            "bench.ray": args.ray,
+            "bench.ray_address": args.ray_address,
+        },
+    )
+    with Store.at_home(config.store.home) as store:
+        the_plan = plan(config, store, run=args.run_name, resume=args.resume)
+        if args.list:
+            _print_plan(the_plan)
+            return 0
+        if not the_plan.pending:
+            print(
+                f"run {the_plan.name}: nothing to do — every selected attempt is already stored "
+                f"({store.path}); see `prover report {the_plan.name}`"
+            )
+            return 0
+        outcome = execute(the_plan, store)
+        info = store.require_run(the_plan.name)
+    t = outcome.tally
+    unchecked = f", {t.unverified} proved but unchecked" if t.unverified else ""
+    print(
+        f"run {outcome.run}: {outcome.recorded} attempts recorded this time; "
+        f"{info.done}/{info.planned} stored — {t.proved} verified proofs{unchecked}, "
+        f"{t.failed} failed, {t.errors} errors (store: {store.path})"
+    )
+    if outcome.interrupted:
+        sys.stderr.write(
+            f"prover: interrupted; continue with `prover bench --resume {outcome.run}`\n"
+        )
+        return 130
+    if not outcome.complete:
+        print(f"run {outcome.run} is not complete yet; continue with --resume {outcome.run}")
+    print(f"report: prover report {outcome.run}")
+    return 0
+
+
+def _print_plan(p: Plan) -> None:
+    from benchmarks.categories import category
+
+    describe = p.benchmark.describe()
+    config = p.config
+    sources = ", ".join(f"{s['repository']}@{s['commit'][:8]}" for s in describe.get("sources", []))
+    print(f"benchmark {p.benchmark.name} ({config.bench.split}): {sources or describe}")
+    if describe.get("sha256"):
+        print(f"  data {describe.get('path')} sha256 {describe['sha256']}")
+    if describe.get("toolchain"):
+        print(f"  statements written for Lean {describe['toolchain']}")
+        check = getattr(p.benchmark, "check_project", None)
+        if callable(check):
+            try:
+                check(config)
+            except InputError as exc:
+                print(f"  WARNING: {exc}")
+    shard = f", shard {config.bench.shard}" if config.bench.shard else ""
+    state = f"continuing run {p.name}" if p.existing else f"new run {p.name}"
+    print(
+        f"{state}: {len(p.theorems)} theorems × {config.bench.attempts} attempt(s){shard}; "
+        f"{len(p.pending)} attempt(s) to run here with env={config.environment} "
+        f"model={config.model} strategy={config.strategy}"
+    )
+    for theorem, attempt in p.pending:
+        suffix = f"  #{attempt}" if config.bench.attempts > 1 else ""
+        print(f"  {theorem.name}  [{category(theorem.name)}]{suffix}")

@@ -1,17 +1,52 @@
-"""`prover report`: not implemented yet (tracked in an open issue)."""
+"""`prover report RUN [RUN…]`: pass rates with 95% intervals, pass@k, categories, comparisons."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+from prover.config import StoreConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="not implemented yet", description=__doc__)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "report",
+        help="report on stored runs (markdown, JSON or a self-contained HTML page)",
+        description=__doc__,
+        epilog="Example: prover report llemma7b-test mine-test --format html --out report.html",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run names (`prover runs` lists them)")
+    p.add_argument("--format", choices=("md", "json", "html"), default="md", help="default md")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--store", metavar="DIR", help="results directory (default $PROVER_HOME)")
+    p.add_argument(
+        "--include-unverified",
+        action="store_true",
+        help="also count proofs no whole-proof checker accepted (stand-in environments)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sys.stderr.write("prover: error: `prover report` is not implemented yet\n")
-    return 2
+    from benchmarks.report import build, to_markdown
+    from benchmarks.store import Store
+
+    home = args.store or StoreConfig().home
+    with Store.at_home(home) as store:
+        report = build(store, args.runs, include_unverified=args.include_unverified)
+        if args.format == "json":
+            text = json.dumps(report.to_json(), ensure_ascii=False, indent=1) + "\n"
+        elif args.format == "html":
+            from benchmarks.html_report import to_html
+
+            text = to_html(report, store.tree)
+        else:
+            text = to_markdown(report)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.format} report to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,17 +1,99 @@
-"""`prover runs`: not implemented yet (tracked in the runsmarks issue)."""
+"""`prover runs`: list the runs in the results store, or export one as JSONL."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
+
+from prover.config import StoreConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="not implemented yet", description=__doc__)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "runs",
+        help="list stored runs, or export one (--export RUN FILE)",
+        description=__doc__,
+        epilog="Example: prover runs --export llemma7b-test llemma7b-test.jsonl --trees",
+    )
+    p.add_argument("--store", metavar="DIR", help="results directory (default $PROVER_HOME)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.add_argument(
+        "--export",
+        nargs=2,
+        metavar=("RUN", "FILE"),
+        help="write RUN as JSONL to FILE ('-' for stdout): a run line, then one line per attempt",
+    )
+    p.add_argument("--trees", action="store_true", help="with --export: include search trees")
+    p.add_argument("--delete", metavar="RUN", help="delete a run and its attempts")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sys.stderr.write("prover: error: `prover runs` is not implemented yet\n")
-    return 2
+    from benchmarks.store import Store
+
+    home = args.store or StoreConfig().home
+    with Store.at_home(home) as store:
+        if args.export:
+            name, target = args.export
+            store.require_run(name)
+            if target == "-":
+                count = store.export_jsonl(name, sys.stdout, trees=args.trees)
+            else:
+                with Path(target).open("w", encoding="utf-8") as out:
+                    count = store.export_jsonl(name, out, trees=args.trees)
+                print(f"exported run {name}: {count} attempts to {target}", file=sys.stderr)
+            return 0
+        if args.delete:
+            store.delete_run(args.delete)
+            print(f"deleted run {args.delete}")
+            return 0
+        runs = store.runs()
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {
+                            "name": r.name,
+                            "benchmark": r.benchmark,
+                            "split": r.split,
+                            "model": r.config.get("model"),
+                            "environment": r.config.get("environment"),
+                            "state": r.state,
+                            "done": r.done,
+                            "planned": r.planned,
+                            "proved": r.proved,
+                            "verified": r.verified,
+                            "created": r.created,
+                        }
+                        for r in runs
+                    ],
+                    indent=1,
+                )
+            )
+            return 0
+        if not runs:
+            print(f"no runs in {store.path} (start one with `prover bench`)")
+            return 0
+        rows = [
+            (
+                r.name,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+                f"{r.benchmark}/{r.split}",
+                str(r.config.get("model")),
+                str(r.config.get("environment")),
+                r.state,
+                f"{r.done}/{r.planned}",
+                f"{r.verified}"
+                + (f" (+{r.proved - r.verified} unchecked)" if r.proved > r.verified else ""),
+            )
+            for r in runs
+        ]
+        head = ("run", "created", "benchmark", "model", "env", "state", "done", "proved")
+        widths = [max(len(x[i]) for x in (head, *rows)) for i in range(len(head))]
+        for row in (head, *rows):
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        print(f"store: {store.path}")
+    return 0

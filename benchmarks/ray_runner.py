@@ -1,0 +1,231 @@
+"""`prover bench --ray`: the same runner spread over a Ray cluster.
+
+One generator actor per GPU holds the model; environment worker actors (CPU only) each own one
+environment and strategy and run up to `bench.concurrency` attempts at a time through
+prover.run.attempt_many, asking their generator actor for candidates (concurrent requests reach
+the backend together, so it can batch them). The driver hands theorems to workers as slots free
+up and commits each result to the same results store as the local runner. Paths in the config
+(traces, scripts, Lean projects) must exist on the nodes that use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from prover.config import Config, load_config
+from prover.errors import BackendError, InputError, require
+from prover.protocols import GenerationParams
+from prover.run import Components, attempt_many, build_environment, build_generator, build_strategy
+from prover.types import Candidate, SearchResult, SearchStats, Status, Theorem
+
+if TYPE_CHECKING:
+    from benchmarks.runner import Plan, Recorder
+
+
+class GeneratorHost:
+    """Actor body: one model backend serving every worker assigned to it."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.generator = build_generator(load_config(None, config))
+
+    async def generate(
+        self, prompt: str, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]:
+        return await self.generator.generate(prompt, n, params)
+
+    async def describe(self) -> dict[str, Any]:
+        describe = getattr(self.generator, "describe", None)
+        return {"name": self.generator.name, **(describe() if callable(describe) else {})}
+
+    async def close(self) -> None:
+        await self.generator.close()
+
+
+class RemoteGenerator:
+    """The Generator protocol over a generator actor handle."""
+
+    def __init__(self, handle: Any, name: str) -> None:
+        self.handle = handle
+        self.name = name
+
+    async def generate(
+        self, prompt: str, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]:
+        result: list[Candidate] = await self.handle.generate.remote(prompt, n, params)
+        return result
+
+    async def close(self) -> None:
+        return None  # the actor owns the model
+
+
+class ProverHost:
+    """Actor body: one environment and strategy; attempts run through attempt_many."""
+
+    def __init__(self, config: dict[str, Any], generator: Any, generator_name: str) -> None:
+        resolved = load_config(None, config)
+        self.budget = resolved.search.budget()
+        self.parts = Components(
+            environment=build_environment(resolved),
+            generator=RemoteGenerator(generator, generator_name),
+            strategy=build_strategy(resolved),
+        )
+        self.where = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def prove(self, theorem: Theorem) -> tuple[SearchResult, str]:
+        (result,) = await attempt_many([theorem], self.parts, self.budget, 1)
+        return result, self.where
+
+    async def close(self) -> None:
+        await self.parts.environment.close()
+
+
+def actor_counts(config: Config, resources: dict[str, float]) -> tuple[int, bool, int]:
+    """(generator actors, whether they get a GPU each, environment workers)."""
+    gpus = int(resources.get("GPU", 0))
+    generators = config.bench.ray_generators or max(1, gpus)
+    on_gpu = gpus > 0
+    if on_gpu and generators > gpus:
+        raise InputError(
+            f"bench.ray_generators={generators} but the cluster has {gpus} GPU(s); "
+            "use at most one generator per GPU"
+        )
+    free = float(resources.get("CPU", 1)) - generators  # each generator actor holds one CPU
+    workers = config.bench.ray_workers or max(1, math.floor(free / config.bench.ray_worker_cpus))
+    return generators, on_gpu, workers
+
+
+async def execute_ray(plan: Plan, recorder: Recorder) -> None:
+    """Run the plan's pending attempts on Ray and record each as it finishes."""
+    ray: Any = require("ray", "ray")
+    config = plan.config
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            address=config.bench.ray_address or None,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    actors: list[Any] = []
+    try:
+        generators, on_gpu, n_workers = actor_counts(config, ray.cluster_resources())
+        config_dict = config.to_dict()
+        gen_cls = ray.remote(GeneratorHost)
+        prover_cls = ray.remote(ProverHost)
+        gen_opts = {"num_gpus": 1, "num_cpus": 1} if on_gpu else {"num_cpus": 1}
+        gens = [gen_cls.options(**gen_opts).remote(config_dict) for _ in range(generators)]
+        actors += gens
+        startup = config.bench.ray_startup_timeout
+        try:
+            described = await asyncio.wait_for(_awaitable(gens[0].describe.remote()), startup)
+        except asyncio.TimeoutError:
+            raise BackendError(
+                f"the generator actor did not start within {startup:.0f} s; check `ray status` "
+                "for pending actors (missing GPUs?) or raise bench.ray_startup_timeout"
+            ) from None
+        name = str(described.get("name", "generator"))
+
+        def new_worker(i: int) -> Any:
+            actor = prover_cls.options(
+                num_cpus=config.bench.ray_worker_cpus,
+                num_gpus=0,
+                max_concurrency=config.bench.concurrency,
+            ).remote(config_dict, gens[i % len(gens)], name)
+            actors.append(actor)  # replacements too: every actor is killed at the end
+            return actor
+
+        workers = [new_worker(i) for i in range(n_workers)]
+        recorder.start(_Described(name, described))
+        recorder.progress.message(
+            f"ray: {generators} generator actor(s){' on GPUs' if on_gpu else ''}, "
+            f"{n_workers} environment worker(s) × {config.bench.concurrency} in flight"
+        )
+        # No result at all for this long means workers never started or hang beyond their own
+        # limits (attempt_many bounds each attempt by the wall budget plus 900 s).
+        silence = startup + config.search.wall_seconds + 900.0
+        await _drive(
+            plan.pending, workers, config.bench.concurrency, recorder, new_worker, ray, silence
+        )
+    finally:
+        for actor in actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        if started:
+            ray.shutdown()
+
+
+class _Described:
+    """What the version record needs of a generator: its name and description."""
+
+    def __init__(self, name: str, description: dict[str, Any]) -> None:
+        self.name = name
+        self._description = description
+
+    def describe(self) -> dict[str, Any]:
+        return self._description
+
+
+async def _drive(
+    pending: Sequence[tuple[Theorem, int]],
+    workers: list[Any],
+    slots: int,
+    recorder: Recorder,
+    new_worker: Any,
+    ray: Any,
+    silence: float,
+) -> None:
+    """Keep every worker at `slots` attempts in flight until all pending attempts are recorded."""
+    queue = list(reversed(pending))
+    load = [0] * len(workers)
+    flight: dict[asyncio.Future[Any], tuple[int, Theorem, int, Any]] = {}
+    try:
+        while queue or flight:
+            while queue and min(load) < slots:
+                w = load.index(min(load))  # the least busy worker: spreads theorems evenly
+                theorem, attempt = queue.pop()
+                ref = workers[w].prove.remote(theorem)
+                flight[_awaitable(ref)] = (w, theorem, attempt, ref)
+                load[w] += 1
+            done, _ = await asyncio.wait(
+                list(flight), timeout=silence, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                raise BackendError(
+                    f"no result from any Ray worker for {silence:.0f} s; check `ray status` "
+                    "for actors that cannot be placed"
+                )
+            for future in done:
+                w, theorem, attempt, _ref = flight.pop(future)
+                load[w] -= 1
+                try:
+                    result, where = future.result()
+                except ray.exceptions.RayActorError as exc:
+                    result, where = _failure(theorem, f"ray worker died: {exc}"), None
+                    workers[w] = new_worker(w)  # a crashed worker is replaced, not reused
+                except ray.exceptions.RayError as exc:
+                    result, where = _failure(theorem, f"ray task failed: {exc}"), None
+                recorder.record(theorem, attempt, result, worker=where)
+    finally:
+        for _future, (_w, _t, _a, ref) in flight.items():
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+
+
+def _awaitable(ref: Any) -> asyncio.Future[Any]:
+    """An asyncio future for a Ray ObjectRef."""
+    return asyncio.wrap_future(ref.future())
+
+
+def _failure(theorem: Theorem, message: str) -> SearchResult:
+    return SearchResult(
+        theorem=theorem.name,
+        status=Status.ERROR,
+        error=message.splitlines()[0][:500] if message else "ray error",
+        stats=SearchStats(stop_reason="error"),
+    )

@@ -1,0 +1,272 @@
+"""Reports over stored runs: pass rates with 95% intervals, pass@k, categories, comparisons.
+
+A proof counts only if the whole-proof check accepted it (`verified`). Runs on environments that
+cannot check proofs (replay, simulators) have proofs marked unchecked; `include_unverified`
+counts those too, and every output then says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any
+
+from benchmarks.categories import CATEGORIES, OTHER, category
+from benchmarks.metrics import Rate, ks_up_to, mean_pass_at_k, rate
+from benchmarks.store import AttemptRow, RunInfo, Store
+
+_TOTALS = ("model_seconds", "env_seconds", "search_seconds", "total_seconds")
+_COUNTS = ("tokens", "expansions", "tactics_run", "model_calls", "candidates")
+
+
+@dataclass(frozen=True)
+class TheoremResult:
+    """One theorem in one run: its attempts, whether it counts as solved, the attempt to show."""
+
+    theorem: str
+    category: str
+    attempts: int
+    successes: int
+    best: AttemptRow
+
+    @property
+    def solved(self) -> bool:
+        return self.successes > 0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Everything the report says about one run."""
+
+    info: RunInfo
+    theorems: dict[str, TheoremResult]
+    pass_rate: Rate
+    pass_at_k: dict[int, float | None]
+    categories: dict[str, Rate]
+    statuses: dict[str, int]
+    unchecked_proofs: int
+    totals: dict[str, float]
+    only_here: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def solved(self) -> list[str]:
+        return sorted(t for t, r in self.theorems.items() if r.solved)
+
+    def to_json(self) -> dict[str, Any]:
+        config = self.info.config
+        return {
+            "run": self.name,
+            "benchmark": self.info.benchmark,
+            "split": self.info.split,
+            "state": self.info.state,
+            "model": config.get("model"),
+            "environment": config.get("environment"),
+            "strategy": config.get("strategy"),
+            "planned_attempts": self.info.planned,
+            "attempts_per_theorem": self.info.attempts_per_theorem,
+            "finished_attempts": self.info.done,
+            "theorems": len(self.theorems),
+            "solved": len(self.solved),
+            "pass_rate": self.pass_rate.to_json(),
+            "pass_at_k": {str(k): v for k, v in self.pass_at_k.items()},
+            "categories": {k: v.to_json() for k, v in self.categories.items()},
+            "statuses": self.statuses,
+            "unchecked_proofs": self.unchecked_proofs,
+            "totals": self.totals,
+            "solved_only_here": list(self.only_here),
+            "versions": self.info.versions,
+            "results": {
+                name: {
+                    "category": r.category,
+                    "attempts": r.attempts,
+                    "successes": r.successes,
+                    "status": r.best.status,
+                    "verified": r.best.verified,
+                    "verified_by": r.best.verified_by,
+                    "proof": r.best.proof if r.best.proved else None,
+                    "seconds": r.best.total_seconds,
+                    "error": r.best.error,
+                }
+                for name, r in sorted(self.theorems.items())
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Several runs side by side, plus the published numbers."""
+
+    runs: tuple[RunSummary, ...]
+    include_unverified: bool
+    published: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counting(self) -> str:
+        if self.include_unverified:
+            return "proofs counted whether or not a whole-proof check accepted them"
+        return "only proofs accepted by a fresh whole-proof check count"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counting": self.counting,
+            "include_unverified": self.include_unverified,
+            "runs": [run.to_json() for run in self.runs],
+            "published": self.published,
+        }
+
+
+def published() -> dict[str, Any]:
+    """benchmarks/published.json: published miniF2F-test results with their sources."""
+    text = resources.files("benchmarks").joinpath("published.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: bool) -> RunSummary:
+    """Metrics of one run from its stored attempts."""
+
+    def counts(row: AttemptRow) -> bool:
+        return row.proved and (row.verified or include_unverified)
+
+    by_theorem: dict[str, list[AttemptRow]] = defaultdict(list)
+    for row in rows:
+        by_theorem[row.theorem].append(row)
+    theorems: dict[str, TheoremResult] = {}
+    for name, attempts in by_theorem.items():
+        successes = sum(counts(r) for r in attempts)
+        best = next((r for r in attempts if counts(r)), None) or min(
+            attempts, key=lambda r: (not r.proved, r.attempt)
+        )
+        theorems[name] = TheoremResult(
+            name, best.category or category(name), len(attempts), successes, best
+        )
+    solved = sum(r.solved for r in theorems.values())
+    k_max = max([info.attempts_per_theorem, *[r.attempts for r in theorems.values()]])
+    samples = [(r.attempts, r.successes) for r in theorems.values()]
+    pass_k = {k: mean_pass_at_k(samples, k) for k in ks_up_to(k_max)} if k_max > 1 else {}
+    cats: dict[str, Rate] = {}
+    for label in (*CATEGORIES, OTHER):
+        members = [r for r in theorems.values() if r.category == label]
+        if members:
+            cats[label] = rate(sum(r.solved for r in members), len(members))
+    totals: dict[str, float] = {
+        key: round(sum(getattr(r, key) for r in rows), 3) for key in _TOTALS
+    }
+    totals.update({key: float(sum(getattr(r, key) for r in rows)) for key in _COUNTS})
+    return RunSummary(
+        info=info,
+        theorems=theorems,
+        pass_rate=rate(solved, len(theorems)),
+        pass_at_k=pass_k,
+        categories=cats,
+        statuses=dict(Counter(r.status for r in rows)),
+        unchecked_proofs=sum(r.proved and not r.verified for r in rows),
+        totals=totals,
+    )
+
+
+def build(store: Store, names: Sequence[str], *, include_unverified: bool = False) -> Report:
+    """The report for the named runs (each must exist in `store`)."""
+    infos = [store.require_run(name) for name in names]
+    summaries = [summarise(i, store.attempts(i), include_unverified) for i in infos]
+    if len(summaries) > 1:
+        solved_sets = [set(s.solved) for s in summaries]
+        summaries = [
+            _with_only_here(
+                s, solved_sets[i] - set().union(*solved_sets[:i], *solved_sets[i + 1 :])
+            )
+            for i, s in enumerate(summaries)
+        ]
+    return Report(tuple(summaries), include_unverified, published())
+
+
+def _with_only_here(summary: RunSummary, names: set[str]) -> RunSummary:
+    return replace(summary, only_here=tuple(sorted(names)))
+
+
+def percent(value: float | None) -> str:
+    """A fraction as a percentage with one decimal, or a dash for none."""
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def rate_text(r: Rate) -> str:
+    return f"{r.successes}/{r.total} = {percent(r.value)} [{percent(r.low)}, {percent(r.high)}]"
+
+
+def to_markdown(report: Report) -> str:
+    """The report as GitHub-flavoured Markdown."""
+    out = ["# miniF2F report", "", f"Counting: {report.counting}.", ""]
+    out += [
+        "| run | benchmark | split | model | environment | finished | solved | pass rate "
+        "| 95% CI |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in report.runs:
+        c = s.info.config
+        out.append(
+            f"| {s.name} | {s.info.benchmark} | {s.info.split} | `{c.get('model')}` | "
+            f"{c.get('environment')} | {s.info.done}/{s.info.planned} ({s.info.state}) | "
+            f"{len(s.solved)}/{len(s.theorems)} | {percent(s.pass_rate.value)} | "
+            f"{percent(s.pass_rate.low)}–{percent(s.pass_rate.high)} |"
+        )
+    for s in report.runs:
+        if s.unchecked_proofs and not report.include_unverified:
+            out += [
+                "",
+                f"> {s.name}: {s.unchecked_proofs} proof(s) were found but not checked "
+                f"(environment `{s.info.config.get('environment')}` cannot check proofs); they "
+                "are not counted. `--include-unverified` counts them.",
+            ]
+    if any(s.pass_at_k for s in report.runs):
+        ks = sorted({k for s in report.runs for k in s.pass_at_k})
+        out += ["", "## pass@k (unbiased estimator)", ""]
+        out += ["| run | " + " | ".join(f"pass@{k}" for k in ks) + " |"]
+        out += ["|---|" + "---|" * len(ks)]
+        for s in report.runs:
+            out.append(
+                f"| {s.name} | " + " | ".join(percent(s.pass_at_k.get(k)) for k in ks) + " |"
+            )
+    out += ["", "## By category", ""]
+    out += ["| category | " + " | ".join(s.name for s in report.runs) + " |"]
+    out += ["|---|" + "---|" * len(report.runs)]
+    labels = [c for c in (*CATEGORIES, OTHER) if any(c in s.categories for s in report.runs)]
+    for label in labels:
+        cells = []
+        for s in report.runs:
+            r = s.categories.get(label)
+            cells.append(f"{r.successes}/{r.total} ({percent(r.value)})" if r else "–")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["", "## Time and tokens (sums over attempts)", ""]
+    out += ["| run | attempts | total s | model s | env s | search s | tokens | expansions |"]
+    out += ["|---|---|---|---|---|---|---|---|"]
+    for s in report.runs:
+        t = s.totals
+        out.append(
+            f"| {s.name} | {s.info.done} | {t['total_seconds']:.1f} | {t['model_seconds']:.1f} | "
+            f"{t['env_seconds']:.1f} | {t['search_seconds']:.1f} | {int(t['tokens'])} | "
+            f"{int(t['expansions'])} |"
+        )
+    out += ["", "## Outcomes (attempts)", ""]
+    for s in report.runs:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items()))
+        out.append(f"- {s.name}: {parts or 'no attempts yet'}")
+    if len(report.runs) > 1:
+        out += ["", "## Solved only by this run", ""]
+        for s in report.runs:
+            out.append(f"- {s.name} ({len(s.only_here)}): {', '.join(s.only_here) or '–'}")
+    if report.published and any(s.info.split == "test" for s in report.runs):
+        out += ["", "## Published miniF2F-test results", "", report.published["description"], ""]
+        out += ["| system | kind | budget | test | source |", "|---|---|---|---|---|"]
+        for p in report.published["results"]:
+            out.append(
+                f"| {p['system']} | {p['kind']} | {p['budget']} | {p['test']:.1f}% | "
+                f"[{p['source']}]({p['url']}) |"
+            )
+    return "\n".join(out) + "\n"
