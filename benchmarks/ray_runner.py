@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import socket
@@ -21,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 from prover.config import Config, load_config
 from prover.errors import BackendError, InputError, require
 from prover.protocols import GenerationParams
-from prover.run import Components, attempt_many, build_environment, build_generator, build_strategy
+from prover.run import (
+    ATTEMPT_KEY,
+    Components,
+    attempt_many,
+    build_environment,
+    build_generator,
+    build_strategy,
+)
 from prover.types import Candidate, SearchResult, SearchStats, Status, Theorem
 
 if TYPE_CHECKING:
@@ -189,7 +197,10 @@ async def _drive(
             while queue and min(load) < slots:
                 w = load.index(min(load))  # the least busy worker: spreads theorems evenly
                 theorem, attempt = queue.pop()
-                ref = workers[w].prove.remote(theorem)
+                tagged = dataclasses.replace(
+                    theorem, metadata={**theorem.metadata, ATTEMPT_KEY: attempt}
+                )
+                ref = workers[w].prove.remote(tagged)
                 flight[_awaitable(ref)] = (w, theorem, attempt, ref)
                 load[w] += 1
             done, _ = await asyncio.wait(

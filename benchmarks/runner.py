@@ -24,7 +24,7 @@ from prover import registry
 from prover.config import Config, load_config
 from prover.errors import InputError
 from prover.protocols import Benchmark
-from prover.run import attempt_many, components
+from prover.run import ATTEMPT_KEY, attempt_many, components
 from prover.types import SearchResult, Theorem
 
 # Config keys that change how a run executes but not what it measures: a resumed run may change
@@ -278,7 +278,10 @@ async def execute_local(plan: Plan, recorder: Recorder) -> None:
     config = plan.config
     # attempt_many reports the Theorem object it ran; a distinct copy per (theorem, attempt)
     # tells attempts of the same theorem apart.
-    copies = [dataclasses.replace(theorem) for theorem, _ in plan.pending]
+    copies = [
+        dataclasses.replace(theorem, metadata={**theorem.metadata, ATTEMPT_KEY: attempt})
+        for theorem, attempt in plan.pending
+    ]
     keys = {id(copy): key for copy, key in zip(copies, plan.pending, strict=True)}
 
     def on_result(theorem: Theorem, result: SearchResult) -> None:

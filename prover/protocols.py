@@ -32,6 +32,9 @@ class GenerationParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     beam: bool = False
+    # Per-request sampling seed. Attempts of the same theorem get different seeds, so pass@k
+    # attempts sample independently even though identical requests are generated once.
+    seed: int | None = None
 
 
 @runtime_checkable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 from prover import registry
 from prover.config import Config
 from prover.errors import InputError, ProverError
-from prover.protocols import Environment, Generator, Strategy
-from prover.types import Budget, SearchResult, SearchStats, Status, Theorem
+from prover.protocols import Environment, GenerationParams, Generator, Strategy
+from prover.types import Budget, Candidate, SearchResult, SearchStats, Status, Theorem
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,28 @@ async def components(config: Config) -> AsyncIterator[Components]:
             await generator.close()
 
 
+ATTEMPT_KEY = "attempt"  # Theorem.metadata key: index of this attempt at the theorem (pass@k)
+
+
+class _AttemptGenerator:
+    """A view of the shared generator whose requests carry this attempt's seed."""
+
+    def __init__(self, inner: Generator, seed: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._seed = seed
+
+    async def generate(
+        self, prompt: str, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]:
+        base = params or GenerationParams()
+        seed = self._seed + (base.seed or 0)
+        return await self.inner.generate(prompt, n, dataclasses.replace(base, seed=seed))
+
+    async def close(self) -> None:  # the shared generator is closed by its owner
+        return None
+
+
 def error_result(theorem: Theorem, message: str, seconds: float) -> SearchResult:
     return SearchResult(
         theorem=theorem.name,
@@ -93,8 +116,12 @@ async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> Search
         raise
     except (ProverError, OSError, RuntimeError, TimeoutError, ValueError) as exc:
         return error_result(theorem, f"open failed: {exc}", time.perf_counter() - start)
+    generator = parts.generator
+    index = int(theorem.metadata.get(ATTEMPT_KEY, 0) or 0)
+    if index:
+        generator = _AttemptGenerator(generator, index)
     try:
-        return await parts.strategy.search(theorem, session, parts.generator, budget)
+        return await parts.strategy.search(theorem, session, generator, budget)
     finally:
         await session.close()
 

@@ -110,8 +110,9 @@ class OpenAIGenerator:
         }
         if params.stop:
             payload["stop"] = list(params.stop)
-        if self.seed is not None:
-            payload["seed"] = self.seed
+        seed = params.seed if params.seed is not None else self.seed
+        if seed is not None:
+            payload["seed"] = seed
         reply = await self._post(payload)
         return self._candidates(reply)
 

@@ -114,6 +114,7 @@ class VllmGenerator:
             stop=list(params.stop),
             logprobs=0,  # only the sampled token's: fills cumulative_logprob
             output_kind=self.final_only,
+            seed=params.seed,
         )
         request_id = uuid.uuid4().hex
         final = None

@@ -1,0 +1,41 @@
+"""pass@k attempts sample independently although identical requests are generated once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from environments.replay import ReplayEnvironment
+from prover.generators.cache import cached
+from prover.prompts import template
+from prover.run import ATTEMPT_KEY, Components, attempt
+from prover.strategies.best_first import BestFirst
+from prover.types import Budget, Candidate, Theorem
+
+THM = Theorem(name="t", statement="theorem t : True := by")
+
+
+class _Counting:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.seeds: list[int | None] = []
+
+    async def generate(self, prompt, n, params=None):
+        self.seeds.append(params.seed if params else None)
+        return [Candidate("simp", -0.1, 1)]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_attempts_get_distinct_seeds_and_the_cache_keeps_repeats_single():
+    env = ReplayEnvironment([{"type": "open", "theorem": "t", "statement": "", "goals": ["⊢ x"]}])
+    inner = _Counting()
+    parts = Components(env, cached(inner, 100), BestFirst(prompt=template("llemma")))
+    budget = Budget(samples=2, max_expansions=1)
+    for index in (0, 1, 2, 1):
+        theorem = dataclasses.replace(THM, metadata={ATTEMPT_KEY: index})
+        result = await attempt(theorem, parts, budget)
+        assert result.stats.model_calls == 1
+    # attempt 1 repeated: served from the cache; attempts 0, 1, 2 each reached the model
+    assert inner.seeds == [None, 1, 2]
