@@ -13,10 +13,15 @@ SHARED_DATA = Path(os.environ.get("PROVER_SHARED_DATA", REPO.parent / "shared" /
 
 
 def _lean_ready() -> str | None:
-    if shutil.which("lake") is None:
-        return "no `lake` on PATH (install elan and run `prover setup lean`)"
-    if not (REPO / "lake-project" / ".lake" / "build").is_dir():
-        return "lake-project is not built (run `prover setup lean`)"
+    from environments.lean import toolchain
+
+    if toolchain.find_tool("lake") is None:
+        return "no `lake` on PATH or in ~/.elan/bin (run `prover setup lean`)"
+    project = REPO / "lake-project"
+    if not toolchain.repl_binary(project).is_file():
+        return "the REPL in lake-project is not built (run `prover setup lean`)"
+    if not toolchain.mathlib_olean(project).is_file():
+        return "Mathlib in lake-project is not built (run `prover setup lean`)"
     return None
 
 

@@ -1,0 +1,104 @@
+"""A bounded pool of REPL workers keyed by header: Mathlib is imported once per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+
+from environments.lean.worker import ReplWorker, WorkerSettings
+from prover.processes import ProcessTracker
+
+
+class ReplPool:
+    """Hands out workers for a header: an idle one of that header, a new one while under `size`,
+    else the least busy one of that header; an idle worker of another header is re-targeted.
+    Sessions sharing a worker take turns (one operation at a time per process)."""
+
+    def __init__(
+        self, settings: WorkerSettings, size: int, tracker: ProcessTracker | None = None
+    ) -> None:
+        if size < 1:
+            raise ValueError("the REPL pool needs at least one process")
+        self.size = size
+        self.tracker = tracker or ProcessTracker()
+        self._stderr_dir = tempfile.mkdtemp(prefix="prover-lean-")
+        self.settings = WorkerSettings(
+            argv=settings.argv,
+            cwd=settings.cwd,
+            memory_limit_bytes=settings.memory_limit_bytes,
+            header_timeout=settings.header_timeout,
+            recycle_after=settings.recycle_after,
+            stderr_dir=settings.stderr_dir or self._stderr_dir,
+            stop_grace_seconds=settings.stop_grace_seconds,
+        )
+        self.workers: list[ReplWorker] = []
+        self._changed: asyncio.Condition | None = None
+        self._closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of every live REPL process this pool started."""
+        return self.tracker.pids
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def lease(self, header: str) -> ReplWorker:
+        """A worker for `header`; waits while every worker is busy with another header."""
+        changed = self._condition()
+        async with changed:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the REPL pool is closed")
+                worker = await self._choose(header)
+                if worker is not None:
+                    worker.leases += 1
+                    return worker
+                await changed.wait()
+
+    async def release(self, worker: ReplWorker) -> None:
+        changed = self._condition()
+        async with changed:
+            worker.leases = max(0, worker.leases - 1)
+            changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def leased(self, header: str) -> AsyncIterator[ReplWorker]:
+        worker = await self.lease(header)
+        try:
+            yield worker
+        finally:
+            await self.release(worker)
+
+    async def _choose(self, header: str) -> ReplWorker | None:
+        same = [w for w in self.workers if w.header == header]
+        idle_same = [w for w in same if w.leases == 0]
+        if idle_same:
+            return idle_same[0]
+        if len(self.workers) < self.size:
+            worker = ReplWorker(self.settings, self.tracker, header, len(self.workers))
+            self.workers.append(worker)
+            return worker
+        if same:
+            return min(same, key=lambda w: w.leases)
+        idle = [w for w in self.workers if w.leases == 0]
+        if idle:
+            await idle[0].retarget(header)
+            return idle[0]
+        return None
+
+    async def close(self) -> None:
+        """Stop every process; afterwards none of ours is running."""
+        self._closed = True
+        workers, self.workers = self.workers, []
+        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+        await self.tracker.stop_all()
+        shutil.rmtree(self._stderr_dir, ignore_errors=True)
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()

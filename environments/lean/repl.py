@@ -1,0 +1,63 @@
+"""The `lean-repl` environment: theorems opened on a pool of Lean REPL processes (PROTOCOLS.md §1).
+
+Processes run `lean.repl_command` (default `lake exe repl`) in lake-project, each in its own
+process group under an address-space cap, keyed by header so `import Mathlib` runs once per
+process; see worker.py for faults and recycling, session.py for states, checker.py for `verify`.
+"""
+
+from __future__ import annotations
+
+from environments.lean.checker import WholeProofChecker
+from environments.lean.pool import ReplPool
+from environments.lean.screen import ScreenPolicy, screen_header
+from environments.lean.session import LeanReplSession
+from environments.lean.statement import parse_statement
+from environments.lean.toolchain import pool_size, worker_settings
+from prover.config import Config, LeanConfig
+from prover.errors import InputError
+from prover.types import Language, Theorem
+
+
+class LeanReplEnvironment:
+    """Owns the REPL pool and the whole-proof checker shared by its sessions."""
+
+    name = "lean-repl"
+
+    def __init__(self, config: LeanConfig, *, pool: ReplPool | None = None) -> None:
+        self.config = config
+        self.pool = pool or ReplPool(worker_settings(config), pool_size(config))
+        self.checker = WholeProofChecker(config, pool=self.pool)
+        self._policy = ScreenPolicy.from_config(config)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live REPL processes (each is also its process-group id)."""
+        return self.pool.pids
+
+    async def open(self, theorem: Theorem) -> LeanReplSession:
+        if theorem.language is not Language.LEAN4:
+            raise InputError(
+                f"lean-repl proves Lean 4 theorems; '{theorem.name}' is {theorem.language.value}"
+            )
+        statement = parse_statement(theorem.statement)
+        refused = screen_header(theorem.header, self._policy)
+        if refused is not None:
+            raise InputError(f"the header of '{theorem.name}' is refused: {refused.message}")
+        worker = await self.pool.lease(theorem.header)
+        session = LeanReplSession(theorem, statement, worker, self.pool, self.checker, self.config)
+        try:
+            await session.start()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    async def close(self) -> None:
+        """Stop every REPL process; none of ours is left running."""
+        await self.checker.close()
+        await self.pool.close()
+
+
+def create(config: Config) -> LeanReplEnvironment:
+    """Entry point: `--env lean-repl`, configured by the `[lean]` section."""
+    return LeanReplEnvironment(config.lean)

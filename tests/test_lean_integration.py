@@ -1,0 +1,95 @@
+"""Against real Lean: lake-project built by `prover setup lean`, the REPL, Mathlib v4.24.0.
+
+Skipped (with the reason printed) where Lean is not installed; run with `pytest --run-lean`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from environments.lean.checker import declared_type
+from environments.lean.repl import LeanReplEnvironment
+from environments.lean.replies import CommandReply, parse_command_reply
+from environments.lean.statement import check_type_command, parse_statement
+from prover.config import LeanConfig
+from prover.types import Failed, FailureKind, Finished, NewState, Theorem, VerdictStatus
+
+pytestmark = pytest.mark.lean
+
+# miniF2F-valid theorems (yangky11/miniF2F-lean4, Lean v4.24.0) with fixed proofs.
+PROOFS: dict[str, list[str]] = {
+    "mathd_numbertheory_81": ["norm_num"],
+    "mathd_algebra_182": ["ring"],
+    "mathd_numbertheory_458": ["have h₁ : n % 4 = n % 8 % 4 := by omega", "omega"],
+}
+
+
+def _valid(shared_data: Path) -> dict[str, dict[str, Any]]:
+    rows = [json.loads(line) for line in (shared_data / "minif2f" / "lean4_v4.24.jsonl").open()]
+    return {r["name"]: r for r in rows if r["split"] == "valid"}
+
+
+def _theorem(row: dict[str, Any]) -> Theorem:
+    return Theorem(row["name"], row["formal_statement"], header=row["header"], split="valid")
+
+
+async def test_three_minif2f_valid_theorems(shared_data: Path) -> None:
+    rows = _valid(shared_data)
+    env = LeanReplEnvironment(LeanConfig(pool_size=1))
+    try:
+        for name, steps in PROOFS.items():
+            session = await env.open(_theorem(rows[name]))
+            state = session.initial_state
+            for i, step in enumerate(steps):
+                result = await session.run_tactic(state, step)
+                if i + 1 < len(steps):
+                    assert isinstance(result, NewState), (name, step, result)
+                    state = result.state
+                else:
+                    assert isinstance(result, Finished), (name, step, result)
+            verdict = await session.verify(session.assemble(steps))
+            assert verdict.status is VerdictStatus.ACCEPTED, (name, verdict)
+            wrong = await session.verify("exact trivial")
+            assert wrong.status is VerdictStatus.REJECTED and "Lean error" in wrong.message
+            await session.close()
+    finally:
+        await env.close()
+    assert env.pids == []
+
+
+async def test_timeout_on_real_lean_then_the_session_goes_on(shared_data: Path) -> None:
+    row = _valid(shared_data)["mathd_algebra_182"]
+    env = LeanReplEnvironment(LeanConfig(pool_size=1, tactic_timeout=5.0))
+    try:
+        session = await env.open(_theorem(row))
+        start = time.monotonic()
+        result = await session.run_tactic(session.initial_state, "sleep 60000")
+        assert isinstance(result, Failed) and result.kind is FailureKind.TIMEOUT
+        assert time.monotonic() - start < 5.0 + 2.0
+        assert await session.run_tactic(session.initial_state, "ring") == Finished()
+        await session.close()
+    finally:
+        await env.close()
+
+
+async def test_the_statement_check_tells_types_apart(shared_data: Path) -> None:
+    row = _valid(shared_data)["mathd_numbertheory_81"]
+    same = parse_statement(row["formal_statement"])
+    edited = parse_statement(row["formal_statement"].replace("= 2", "= 2 + 0"))
+    env = LeanReplEnvironment(LeanConfig(pool_size=1))
+    try:
+        async with env.pool.leased(row["header"]) as worker, worker.operation():
+            types = []
+            for statement in (same, same, edited):
+                opened = parse_command_reply(await worker.command(statement.with_sorry(), 60.0))
+                assert isinstance(opened, CommandReply) and not opened.errors
+                shown = await worker.command(check_type_command(same.name), 60.0, env=opened.env)
+                types.append(declared_type(parse_command_reply(shown)))
+        assert types[0] is not None and types[0] == types[1] != types[2]
+    finally:
+        await env.close()
