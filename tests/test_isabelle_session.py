@@ -141,6 +141,16 @@ async def test_hammer_step_tries_the_dsp_heuristics_then_sledgehammer(session, p
     assert _applied(servicer)[before:] == [*DSP_HEURISTICS, "normalhammer"]
 
 
+async def test_bare_hammer_command_is_sledgehammer_alone(session, pisa):
+    # The sketch strategy runs the heuristics as its own closers; the bare `normalhammer` step
+    # must not run them again.
+    _, servicer = pisa
+    before = len(_applied(servicer))
+    result = await session.run_tactic(session.initial_state, "normalhammer")
+    assert result == Finished(("sledgehammer: by (smt (verit) h0)",))
+    assert _applied(servicer)[before:] == ["normalhammer"]
+
+
 async def test_hammer_step_stops_at_the_first_heuristic_that_works(session, pisa):
     opened = await session.run_tactic(session.initial_state, "proof -")
     before = len(_applied(pisa[1]))

@@ -110,12 +110,10 @@ async def test_isabelle_three_gaps_two_closers_then_sledgehammer(isabelle):
     assert "by (smt (verit) h0)" in result.proof and "sledgehammer" not in result.proof
 
 
-async def test_isabelle_without_session_heuristics_the_hammer_step_is_sledgehammer_alone(
-    tmp_path: Path,
-):
-    """With isabelle.heuristics = [] the session's hammer step does not repeat the closers."""
+async def test_isabelle_hammer_after_the_closers_is_sledgehammer_alone(tmp_path: Path):
+    """The session's heuristics are on (the default), yet the closers are not run twice."""
     server, port, servicer = await serve(script=_isa_script())
-    env = isabelle_env(isabelle_config(tmp_path, [port], start=False, heuristics=[]))
+    env = isabelle_env(isabelle_config(tmp_path, [port], start=False))
     try:
         gen = ScriptedGenerator({"ISA-STANDIN-PROOF": [_c(ISA_SKETCH)]})
         result = await attempt(ISA_THM, Components(env, gen, _strategy()), Budget())

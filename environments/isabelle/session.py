@@ -155,6 +155,12 @@ class IsabelleSession:
         if not commands:
             return Failed(FailureKind.ERROR, "the tactic holds no Isar command")
         path, messages, done = handle.path, [], False
+        # The bare hammer command (e.g. `normalhammer`) is Sledgehammer alone: callers that ran
+        # the heuristics themselves (the sketch strategy's closers) must not pay for them twice.
+        hammer_only = tactic.strip() == self._hammer.command and tactic.strip() not in (
+            "sledgehammer",
+            "hammer",
+        )
         for i, command in enumerate(commands):
             if done:
                 raise _Closed(
@@ -162,7 +168,7 @@ class IsabelleSession:
                     f"{isar.command_word(command)[:80]})"
                 )
             if isar.is_gap(command, (self._hammer.command,)):
-                name, step, text = await self._close_gap(name, text)
+                name, step, text = await self._close_gap(name, text, heuristics=not hammer_only)
                 messages.append(f"{isar.GAP_WORD}: {step}")
             else:
                 step = command.strip()
@@ -329,13 +335,16 @@ class IsabelleSession:
         """Level 0 ends the theorem; for a gap, dropping below its level ends the gap."""
         return level == 0 if handle.gap_level is None else level < handle.gap_level
 
-    async def _close_gap(self, name: str, text: str) -> tuple[str, str, str]:
+    async def _close_gap(
+        self, name: str, text: str, *, heuristics: bool = True
+    ) -> tuple[str, str, str]:
         """Close the goal of state `name` (printed as `text`): the tactic that worked on this goal
         before, the heuristics in order, then Sledgehammer. Returns (new state, tactic, text)."""
         text = text.strip()
         known = self._hammer_found.get(text)
         tried = [known] if known else []
-        for tactic in [*tried, *(h for h in self._hammer.heuristics if h != known)]:
+        listed = self._hammer.heuristics if heuristics else ()
+        for tactic in [*tried, *(h for h in listed if h != known)]:
             try:
                 new, new_text = await self._step(name, tactic)
             except PisaError as exc:

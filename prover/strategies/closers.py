@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from prover.config import DSP_HEURISTICS
 from prover.types import Failed, Finished, Language, ProofState, TacticResult
 
 # Lean 4 + Mathlib automation, cheapest and most often decisive first.
@@ -26,19 +27,7 @@ LEAN_CLOSERS: tuple[str, ...] = (
 )
 
 # The heuristic list of Draft, Sketch, Prove (PROTOCOLS.md §4), in its order.
-ISABELLE_CLOSERS: tuple[str, ...] = (
-    "by auto",
-    "by simp",
-    "by blast",
-    "by fastforce",
-    "by force",
-    "by eval",
-    "by presburger",
-    "by sos",
-    "by arith",
-    "by linarith",
-    "by (auto simp: field_simps)",
-)
+ISABELLE_CLOSERS: tuple[str, ...] = DSP_HEURISTICS
 
 DEFAULT = "default"  # in a closers list: the language's default list above
 
