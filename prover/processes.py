@@ -1,7 +1,9 @@
-"""The one place that starts external processes (Lean REPL, PISA's JVM, …).
+"""The one place that starts and stops external processes (Lean REPL, PISA's JVM, …).
 
 Each process gets its own process group and optional address-space cap, is tracked by pid, and is
 stopped by signalling its own group — never by name, so nothing else on the machine is touched.
+Descendants that leave the group (Isabelle's poly runs in a session of its own) are found through
+/proc and stopped by pid and start time, so a recycled pid is never hit.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ class ManagedProcess:
     spec: ProcessSpec
     proc: asyncio.subprocess.Process
     _stderr: object = field(default=None, repr=False)
+    _remembered: list[ProcessId] = field(default_factory=list, repr=False)
+
+    def remember_descendants(self) -> None:
+        """Note the processes started below this one, so `stop` finds them even if the child
+        dies first and they are re-parented away."""
+        known = set(self._remembered)
+        self._remembered += [p for p in descendants(self.pid) if p not in known]
 
     @property
     def pid(self) -> int:
@@ -59,7 +68,9 @@ class ManagedProcess:
         return self.proc.returncode
 
     async def stop(self) -> int | None:
-        """SIGTERM the group, SIGKILL it after the grace period, and reap the child."""
+        """SIGTERM the group, SIGKILL it after the grace period, reap the child, then stop every
+        descendant that was outside the group."""
+        leftovers = [*self._remembered, *descendants(self.pid)]
         if self.alive:
             _signal_group(self.pid, signal.SIGTERM)
             try:
@@ -75,7 +86,94 @@ class ManagedProcess:
             with contextlib.suppress(OSError):
                 self._stderr.close()  # type: ignore[attr-defined]
             self._stderr = None
+        await terminate(leftovers, self.spec.stop_grace_seconds)
+        self._remembered = []
         return self.proc.returncode
+
+
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """A process as the kernel saw it: pid plus start time (clock ticks after boot)."""
+
+    pid: int
+    start: int
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(ppid, start time, state) of `pid`, or None if it does not exist."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()  # the command name may contain spaces
+    return int(fields[1]), int(fields[19]), fields[0]
+
+
+def identify(pid: int) -> ProcessId | None:
+    info = _stat(pid)
+    return None if info is None else ProcessId(pid, info[1])
+
+
+def is_running(proc: ProcessId) -> bool:
+    """True while the same process (not a zombie, not a reused pid) exists."""
+    info = _stat(proc.pid)
+    return info is not None and info[1] == proc.start and info[2] != "Z"
+
+
+def descendants(pid: int) -> list[ProcessId]:
+    """Every live process below `pid` (children, grandchildren, …); empty without /proc."""
+    children: dict[int, list[ProcessId]] = {}
+    if not _PROC.is_dir():
+        return []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        info = _stat(int(entry.name))
+        if info is not None and info[2] != "Z":
+            children.setdefault(info[0], []).append(ProcessId(int(entry.name), info[1]))
+    found: list[ProcessId] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.pid)
+    return found
+
+
+async def terminate(procs: list[ProcessId], grace_seconds: float = 2.0) -> list[ProcessId]:
+    """SIGTERM, then SIGKILL after the grace period, each still-identical process (and its group
+    when it leads one); returns those still running afterwards (normally none)."""
+    live = [p for p in procs if is_running(p)]
+    for proc in live:
+        _signal(proc, signal.SIGTERM)
+    live = await _wait_gone(live, grace_seconds)
+    for proc in live:
+        _signal(proc, signal.SIGKILL)
+    return await _wait_gone(live, 5.0)
+
+
+async def _wait_gone(procs: list[ProcessId], seconds: float) -> list[ProcessId]:
+    """Poll the process table until `procs` are gone or `seconds` pass; returns the survivors."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    live = [p for p in procs if is_running(p)]
+    while live and loop.time() < deadline:
+        await asyncio.sleep(0.05)  # no exit event exists for processes we are not the parent of
+        live = [p for p in live if is_running(p)]
+    return live
+
+
+def _signal(proc: ProcessId, sig: signal.Signals) -> None:
+    if not is_running(proc):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -21,8 +21,8 @@ from standins.pisa_setup import (
     wait_until,
 )
 
-from environments.isabelle import process_tree
 from environments.isabelle.environment import create
+from prover import processes
 from prover.errors import BackendError, InputError
 from prover.types import Failed, FailureKind, Finished, Language, NewState, Theorem
 
@@ -31,8 +31,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux 
 
 
 def _gone(pid: int) -> bool:
-    proc = process_tree.identify(pid)
-    return proc is None or not process_tree.is_running(proc)
+    proc = processes.identify(pid)
+    return proc is None or not processes.is_running(proc)
 
 
 def _cmdline(pid: int) -> list[str]:

@@ -14,7 +14,6 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from environments.isabelle import process_tree
 from environments.isabelle.client import PisaClient, PisaError, Timeouts
 from prover.errors import BackendError, InputError
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
@@ -56,7 +55,6 @@ class PisaServer:
         self.process: ManagedProcess | None = None
         self.lock = asyncio.Lock()  # one (re)start or stop at a time
         self._tracker = tracker
-        self._leftovers: list[process_tree.ProcessId] = []
 
     @property
     def address(self) -> str:
@@ -121,7 +119,7 @@ class PisaServer:
             ) from exc
         if self.process is not None:
             # Isabelle runs now; remember its processes in case the JVM dies without them.
-            self._leftovers = process_tree.descendants(self.process.pid)
+            self.process.remember_descendants()
         self.generation += 1
 
     async def stop(self) -> None:
@@ -131,11 +129,8 @@ class PisaServer:
                 await self.client.close()
             self.client = None
         if self.process is not None:
-            leftovers = [*self._leftovers, *process_tree.descendants(self.process.pid)]
             await self._tracker.stop(self.process)
-            await process_tree.terminate(leftovers)
             self.process = None
-            self._leftovers = []
 
     async def restart(self) -> None:
         """Bring the server back: a fresh JVM when ours, a re-initialisation when attached."""
