@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from standins.replay_trace import replay_env
 
 from benchmarks.perf.closers import compare
-from environments.replay import ReplayEnvironment
 from prover.config import load_config
 from prover.prompts import template
 from prover.strategies.best_first import BestFirst, create
@@ -34,19 +34,6 @@ from prover.types import (
 THM = Theorem(name="t", statement="theorem t : True := by")
 
 
-def _env(transitions: dict[tuple[str, str], object], root: str = "⊢ root") -> ReplayEnvironment:
-    records: list[dict] = [{"type": "open", "theorem": "t", "statement": "", "goals": [root]}]
-    for (goals, tactic), outcome in transitions.items():
-        if outcome == "finished":
-            result = {"kind": "finished"}
-        elif isinstance(outcome, tuple):
-            result = {"kind": "failed", "failure": outcome[1], "message": "no"}
-        else:
-            result = {"kind": "state", "goals": [outcome]}
-        records.append({"type": "tactic", "goals": goals, "tactic": tactic, "result": result})
-    return ReplayEnvironment(records)
-
-
 def _c(text: str, logprob: float) -> Candidate:
     return Candidate(text, logprob, 1)
 
@@ -60,7 +47,7 @@ async def _search(env, gen, closers=(), budget=None, wrap=None):
 
 
 async def test_closers_prove_at_the_root_with_zero_model_calls():
-    env = _env({("⊢ root", "linarith"): "finished", ("⊢ root", "omega"): ("failed", "error")})
+    env = replay_env({("⊢ root", "linarith"): "finished", ("⊢ root", "omega"): ("failed", "error")})
     gen = ScriptedGenerator({}, default=[_c("linarith", -0.1)])
     result = await _search(env, gen, closers=("omega", "norm_num", "linarith"))
 
@@ -77,7 +64,7 @@ async def test_closers_prove_at_the_root_with_zero_model_calls():
 
 
 async def test_closers_fail_and_the_model_path_takes_over_then_closers_end_the_branch():
-    env = _env(
+    env = replay_env(
         {
             ("⊢ root", "intro x"): "⊢ x > 0",
             ("⊢ x > 0", "positivity"): "finished",
@@ -101,7 +88,7 @@ async def test_closers_fail_and_the_model_path_takes_over_then_closers_end_the_b
 
 
 async def test_without_closers_the_search_is_unchanged():
-    env = _env({("⊢ root", "a"): "⊢ A", ("⊢ A", "b"): "finished"})
+    env = replay_env({("⊢ root", "a"): "⊢ A", ("⊢ A", "b"): "finished"})
     gen = ScriptedGenerator({"⊢ root": [_c("a", -0.1)], "⊢ A": [_c("b", -0.1)]})
     result = await _search(env, gen)
     assert result.proved and result.stats.tactics_run == 2 and result.stats.model_calls == 2
@@ -126,7 +113,7 @@ class _RejectFirst:
 
 
 async def test_a_closer_rejected_by_the_whole_proof_check_does_not_count():
-    env = _env({("⊢ root", "norm_num"): "finished", ("⊢ root", "simp"): "finished"})
+    env = replay_env({("⊢ root", "norm_num"): "finished", ("⊢ root", "simp"): "finished"})
     gen = ScriptedGenerator({}, default=[_c("simp", -0.1)])
     result = await _search(env, gen, closers=("norm_num",), wrap=_RejectFirst)
 
@@ -137,7 +124,7 @@ async def test_a_closer_rejected_by_the_whole_proof_check_does_not_count():
 
 
 async def test_closers_count_against_the_tactic_budget():
-    env = _env({})
+    env = replay_env({})
     gen = ScriptedGenerator({}, default=[_c("simp", -0.1)])
     result = await _search(env, gen, closers=LEAN_CLOSERS, budget=Budget(max_tactics=4))
     assert result.status is Status.FAILED and result.stats.stop_reason == "max_tactics"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from standins.replay_trace import replay_env
 
-from environments.replay import ReplayEnvironment
 from prover.prompts import template
 from prover.protocols import GenerationParams
 from prover.search_tree import tree_from_json
@@ -23,20 +23,6 @@ from prover.types import (
 )
 
 THM = Theorem(name="t", statement="theorem t : True := by")
-
-
-def _trace(transitions: dict[tuple[str, str], object], root: str = "⊢ root") -> ReplayEnvironment:
-    """An in-memory replay trace: (goals, tactic) → goals string | 'finished' | ('failed', kind)."""
-    records: list[dict] = [{"type": "open", "theorem": "t", "statement": "", "goals": [root]}]
-    for (goals, tactic), outcome in transitions.items():
-        if outcome == "finished":
-            result = {"kind": "finished"}
-        elif isinstance(outcome, tuple):
-            result = {"kind": "failed", "failure": outcome[1], "message": f"{outcome[1]}!"}
-        else:
-            result = {"kind": "state", "goals": [outcome]}
-        records.append({"type": "tactic", "goals": goals, "tactic": tactic, "result": result})
-    return ReplayEnvironment(records)
 
 
 def _c(text: str, logprob: float, tokens: int = 1) -> Candidate:
@@ -57,7 +43,7 @@ def _expanded_goals(result) -> list[str]:
 
 
 async def test_expands_best_scoring_state_first_and_accumulates_priority():
-    env = _trace(
+    env = replay_env(
         {
             ("⊢ root", "a"): "⊢ A",
             ("⊢ root", "b"): "⊢ B",
@@ -84,7 +70,7 @@ async def test_expands_best_scoring_state_first_and_accumulates_priority():
 
 @pytest.mark.parametrize(("score", "first"), [("mean", "⊢ LONG"), ("sum", "⊢ SHORT")])
 async def test_score_mode_mean_vs_sum(score, first):
-    env = _trace({("⊢ root", "long"): "⊢ LONG", ("⊢ root", "short"): "⊢ SHORT"})
+    env = replay_env({("⊢ root", "long"): "⊢ LONG", ("⊢ root", "short"): "⊢ SHORT"})
     # long: -2.0 over 4 tokens (mean -0.5); short: -0.9 over 1 token (mean -0.9)
     gen = ScriptedGenerator({"⊢ root": [_c("long", -2.0, 4), _c("short", -0.9, 1)]})
     result = await _search(env, gen, Budget(samples=8, max_expansions=2), score=score)
@@ -92,7 +78,7 @@ async def test_score_mode_mean_vs_sum(score, first):
 
 
 async def test_candidates_deduplicated_after_cleanup():
-    env = _trace({("⊢ root", "simp"): ("failed", "error")})
+    env = replay_env({("⊢ root", "simp"): ("failed", "error")})
     gen = ScriptedGenerator(
         {
             "⊢ root": [
@@ -111,7 +97,7 @@ async def test_candidates_deduplicated_after_cleanup():
 
 
 async def test_states_deduplicated_when_pushed():
-    env = _trace(
+    env = replay_env(
         {
             ("⊢ root", "x"): "⊢ same",
             ("⊢ root", "y"): "⊢ same",
@@ -131,7 +117,7 @@ async def test_states_deduplicated_when_pushed():
 
 async def test_max_expansions_budget():
     chain = {(f"⊢ {i}", "step"): f"⊢ {i + 1}" for i in range(10)}
-    env = _trace(chain, root="⊢ 0")
+    env = replay_env(chain, root="⊢ 0")
     gen = ScriptedGenerator({}, default=[_c("step", -0.1)])
     result = await _search(env, gen, Budget(samples=4, max_expansions=3))
     assert result.status is Status.FAILED
@@ -141,7 +127,7 @@ async def test_max_expansions_budget():
 
 
 async def test_max_tactics_budget():
-    env = _trace({})
+    env = replay_env({})
     gen = ScriptedGenerator({}, default=[_c(f"t{i}", -0.1 * i) for i in range(10)])
     result = await _search(env, gen, Budget(samples=10, max_tactics=4))
     assert result.stats.tactics_run == 4
@@ -156,7 +142,7 @@ class _SlowGenerator(ScriptedGenerator):
 
 
 async def test_wall_budget_bounds_a_hung_call():
-    env = _trace({})
+    env = replay_env({})
     loop = asyncio.get_running_loop()
     start = loop.time()
     result = await _search(env, _SlowGenerator({}), Budget(samples=4, wall_seconds=0.2))
@@ -166,7 +152,7 @@ async def test_wall_budget_bounds_a_hung_call():
 
 
 async def test_failure_kinds_recorded_and_search_continues():
-    env = _trace(
+    env = replay_env(
         {
             ("⊢ root", "slow"): ("failed", "timeout"),
             ("⊢ root", "cheat"): ("failed", "sorry"),
@@ -193,7 +179,7 @@ async def test_failure_kinds_recorded_and_search_continues():
 
 
 async def test_stops_at_first_proof():
-    env = _trace({("⊢ root", "a"): "finished", ("⊢ root", "b"): "finished"})
+    env = replay_env({("⊢ root", "a"): "finished", ("⊢ root", "b"): "finished"})
     gen = ScriptedGenerator({"⊢ root": [_c("a", -0.1), _c("b", -0.2)]})
     result = await _search(env, gen)
     assert result.proved and result.steps == ("a",)
@@ -220,7 +206,7 @@ class _Checking:
 
 
 async def test_rejected_whole_proof_is_a_failure_and_search_goes_on():
-    env = _trace({("⊢ root", "bad"): "finished", ("⊢ root", "good"): "finished"})
+    env = replay_env({("⊢ root", "bad"): "finished", ("⊢ root", "good"): "finished"})
     gen = ScriptedGenerator({"⊢ root": [_c("bad", -0.1), _c("good", -0.2)]})
     holder = {}
 
@@ -242,13 +228,13 @@ class _BrokenGenerator(ScriptedGenerator):
 
 
 async def test_backend_fault_is_an_error_result():
-    result = await _search(_trace({}), _BrokenGenerator({}))
+    result = await _search(replay_env({}), _BrokenGenerator({}))
     assert result.status is Status.ERROR
     assert "CUDA out of memory" in result.error
 
 
 async def test_tree_export_round_trips_through_networkx():
-    env = _trace(
+    env = replay_env(
         {("⊢ root", "a"): "⊢ A", ("⊢ A", "b"): "finished", ("⊢ root", "c"): ("failed", "error")}
     )
     gen = ScriptedGenerator({"⊢ root": [_c("a", -0.1), _c("c", -0.2)], "⊢ A": [_c("b", -0.1)]})
@@ -269,7 +255,7 @@ async def test_generation_params_carry_template_stop_sequences():
             seen["params"], seen["n"] = params, n
             return []
 
-    await _search(_trace({}), Spy({}), Budget(samples=5))
+    await _search(replay_env({}), Spy({}), Budget(samples=5))
     assert isinstance(seen["params"], GenerationParams)
     assert seen["params"].stop == template("llemma").stop
     assert seen["n"] == 5
@@ -283,7 +269,7 @@ def test_budget_rejects_non_finite_limits():
 
 
 async def test_replay_unrecorded_tactic_is_an_error_saying_so():
-    env = _trace({})
+    env = replay_env({})
     session = await env.open(THM)
     result = await session.run_tactic(ProofState(("⊢ root",)), "simp")
     assert result.kind.value == "error"
