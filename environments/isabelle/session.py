@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from environments.isabelle import isar
 from environments.isabelle.client import PisaClient, PisaError
@@ -30,6 +31,8 @@ from prover.types import (
     Verdict,
     VerdictStatus,
 )
+
+_R = TypeVar("_R")
 
 CHECKER = "isabelle"
 
@@ -136,6 +139,12 @@ class IsabelleSession:
         screened = isar.screen(tactic)
         if screened is not None:
             return screened
+        return await self._guarded(state, lambda handle: self._run(handle, state.pretty, tactic))
+
+    async def _guarded(
+        self, state: ProofState, work: Callable[[IsarHandle], Awaitable[_R]]
+    ) -> _R | Failed:
+        """Run `work` on the state's handle under the session lock; PISA faults become kinds."""
         handle = state.handle
         if not isinstance(handle, IsarHandle):
             return Failed(FailureKind.ERROR, "this state does not come from an Isabelle session")
@@ -143,7 +152,7 @@ class IsabelleSession:
             if self._broken is not None:
                 return Failed(FailureKind.CRASH, self._broken)
             try:
-                return await self._run(handle, state.pretty, tactic)
+                return await work(handle)
             except _Closed as exc:
                 return Failed(FailureKind.REJECTED, str(exc))
             except PisaError as exc:
@@ -245,18 +254,7 @@ class IsabelleSession:
         screened = isar.screen(sketch, allow_sorry=True)
         if screened is not None:
             return screened
-        handle = state.handle
-        if not isinstance(handle, IsarHandle):
-            return Failed(FailureKind.ERROR, "this state does not come from an Isabelle session")
-        async with self._lock:
-            if self._broken is not None:
-                return Failed(FailureKind.CRASH, self._broken)
-            try:
-                return await self._sketch(handle, state.pretty, sketch)
-            except _Closed as exc:
-                return Failed(FailureKind.REJECTED, str(exc))
-            except PisaError as exc:
-                return await self._failure(exc)
+        return await self._guarded(state, lambda handle: self._sketch(handle, state.pretty, sketch))
 
     async def _sketch(
         self, handle: IsarHandle, text: str, sketch: str
