@@ -326,6 +326,7 @@ class SimConfig:
 
     seed: int = 0
     workers: int = 15  # Lean worker slots (W)
+    worker_affinity: bool = False  # a session keeps one worker, as the Lean REPL pool leases
     tactic_distribution: str = "lognormal"  # or "fixed" (every tactic takes tactic_median)
     tactic_median: float = 0.15
     tactic_p95: float = 1.0
