@@ -21,6 +21,12 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+# In CI, print the performance figures (simulated Lean workers and GPU; about a minute). They are
+# informational here: the virtual-clock figures are exact, the real-clock ones depend on load.
+if [ -n "${CI:-}" ]; then
+    .venv/bin/python -m benchmarks.perf ci
+fi
+
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
