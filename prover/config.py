@@ -145,6 +145,9 @@ class LeanConfig:
     header: str = DEFAULT_LEAN_HEADER  # header for statements given on the command line
     repl_command: tuple[str, ...] = ("lake", "exe", "repl")  # run in `project`
     pool_size: int = 0  # REPL processes; 0 = number of cores - 1
+    # Processes of the whole-proof checker: separate from the search's, so a proof is checked in a
+    # process that never ran a model's tactic.
+    checker_pool_size: int = 1
     memory_limit_gb: float = 12.0  # RLIMIT_AS per process; 0 = no cap
     tactic_timeout: float = 60.0  # seconds per tactic (and per statement opened)
     verify_timeout: float = 300.0  # seconds per command of the whole-proof check
@@ -156,6 +159,8 @@ class LeanConfig:
     def __post_init__(self) -> None:
         if not self.repl_command:
             raise ValueError("lean.repl_command must not be empty")
+        if self.checker_pool_size < 1:
+            raise ValueError("lean.checker_pool_size must be at least 1")
         if self.pool_size < 0 or self.recycle_after < 1:
             raise ValueError("lean.pool_size must be >= 0 and lean.recycle_after >= 1")
         if not 0.0 <= self.memory_limit_gb < float("inf"):

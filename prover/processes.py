@@ -186,6 +186,7 @@ class ProcessTracker:
 
     def __init__(self) -> None:
         self._live: dict[int, ManagedProcess] = {}
+        self.started: list[int] = []  # every pid this tracker started, in order
 
     @property
     def pids(self) -> list[int]:
@@ -214,6 +215,7 @@ class ProcessTracker:
         )
         managed = ManagedProcess(spec, proc, handle)
         self._live[proc.pid] = managed
+        self.started.append(proc.pid)
         return managed
 
     async def stop(self, process: ManagedProcess) -> int | None:

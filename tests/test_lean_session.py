@@ -123,11 +123,19 @@ async def test_a_proof_runs_tactic_by_tactic_and_verifies(library: Path, tmp_pat
         await session.close()
     finally:
         await env.close()
-    (pid,) = requests_by_pid(log)
-    sent = requests_by_pid(log)[pid]
+    by_pid = requests_by_pid(log)
+    assert len(by_pid) == 2  # the search's process and the checker's own
+    (checker,) = env.checker_pool.tracker.started
+    (search,) = set(by_pid) - {checker}
+    sent = by_pid[search]
     assert sent[0] == {"cmd": HEADER}  # the header, once, without env
     assert sent[1] == {"cmd": COMPLEX_AND, "env": 0}  # the theorem on the header's env
     assert sent.count({"cmd": HEADER}) == 1
+    assert any("tactic" in r for r in sent)
+    # The proof was checked in a process that never ran a model's tactic.
+    assert by_pid[checker][0] == {"cmd": HEADER}
+    assert not any("tactic" in r for r in by_pid[checker])
+    assert any("cmd" in r and "exact h1.right" in r["cmd"] for r in by_pid[checker])
 
 
 async def test_deepseek_statements_open_too(library: Path, tmp_path: Path) -> None:
@@ -200,7 +208,8 @@ async def test_a_killed_process_is_a_crash_and_is_replaced(library: Path, tmp_pa
         assert isinstance(await session.run_tactic(second, "apply h2"), NewState)
     finally:
         await env.close()
-    assert len(requests_by_pid(log)) == 3
+    checker = set(env.checker_pool.tracker.started)
+    assert len(set(requests_by_pid(log)) - checker) == 3
 
 
 async def test_a_cancelled_request_never_reuses_its_process(library: Path, tmp_path: Path) -> None:
@@ -289,9 +298,11 @@ async def test_pool_is_keyed_by_header(library: Path, tmp_path: Path) -> None:
         await b.close()
     finally:
         await env.close()
+    checker = set(env.checker_pool.tracker.started)
     headers = {
         pid: [r["cmd"] for r in reqs if "env" not in r]
         for pid, reqs in requests_by_pid(log).items()
+        if pid not in checker
     }
     assert sorted(headers.values()) == [["import Lean"], [HEADER]]  # once per process
 

@@ -7,6 +7,9 @@ process; see worker.py for faults and recycling, session.py for states, checker.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from environments.lean.checker import WholeProofChecker
 from environments.lean.pool import ReplPool
 from environments.lean.screen import ScreenPolicy, screen_header
@@ -26,8 +29,12 @@ class LeanReplEnvironment:
     def __init__(self, config: LeanConfig, *, pool: ReplPool | None = None) -> None:
         self.config = config
         self.pool = pool or ReplPool(worker_settings(config), pool_size(config))
-        self.checker = WholeProofChecker(config, pool=self.pool)
+        # The checker's processes never run a model's tactic: whatever a tactic did to its
+        # process cannot influence the verdict on a proof.
+        self.checker_pool = ReplPool(worker_settings(config), config.checker_pool_size)
+        self.checker = WholeProofChecker(config, pool=self.checker_pool)
         self._policy = ScreenPolicy.from_config(config)
+        self._warming: dict[str, asyncio.Task[None]] = {}
 
     @property
     def pids(self) -> list[int]:
@@ -43,6 +50,7 @@ class LeanReplEnvironment:
         refused = screen_header(theorem.header, self._policy)
         if refused is not None:
             raise InputError(f"the header of '{theorem.name}' is refused: {refused.message}")
+        self._warm_checker(theorem.header)
         worker = await self.pool.lease(theorem.header)
         session = LeanReplSession(theorem, statement, worker, self.pool, self.checker, self.config)
         try:
@@ -52,9 +60,28 @@ class LeanReplEnvironment:
             raise
         return session
 
+    def _warm_checker(self, header: str) -> None:
+        """Start a checker process for `header` in the background, so the first proof's check
+        does not pay for `import Mathlib` inside the search's wall budget."""
+        if header in self._warming:
+            return
+
+        async def warm() -> None:
+            with contextlib.suppress(
+                Exception
+            ):  # a failure shows again, and is reported, at verify
+                async with self.checker_pool.leased(header) as worker:
+                    await worker.ready()
+
+        self._warming[header] = asyncio.ensure_future(warm())
+
     async def close(self) -> None:
         """Stop every REPL process; none of ours is left running."""
+        for task in self._warming.values():
+            task.cancel()
+        await asyncio.gather(*self._warming.values(), return_exceptions=True)
         await self.checker.close()
+        await self.checker_pool.close()
         await self.pool.close()
 
 

@@ -166,7 +166,7 @@ class LeanReplSession:
         return tuple(gaps)
 
     async def verify(self, proof: str) -> Verdict:
-        return await self._checker.check_on(self._worker, self.statement, proof)
+        return await self._checker.check(self.theorem, proof)
 
     def assemble(self, steps: Sequence[str]) -> str:
         return assemble(steps)
