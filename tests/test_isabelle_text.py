@@ -45,6 +45,15 @@ def test_strip_comments_handles_nesting_and_keeps_strings():
         ("apply (tactic \\<open>Skip_Proof.cheat_tac @{context} 1\\<close>)", FailureKind.REJECTED),
         ("by (raw_tactic \\<open>all_tac\\<close>)", FailureKind.REJECTED),
         ("by (simp) <apply to top level state> x", FailureKind.REJECTED),
+        # found in review: Isabelle's other spelling of sorry, a method named by a string, and a
+        # backquoted fact hiding the start of a "string"
+        ("\\<proof>", FailureKind.SORRY),
+        ("proof -\n  show ?thesis \\<proof>\nqed", FailureKind.SORRY),
+        (
+            'apply ("tactic" \\<open>Skip_Proof.cheat_tac @{context} 1\\<close>)',
+            FailureKind.REJECTED,
+        ),
+        ('using `"` sorry', FailureKind.SORRY),
     ],
 )
 def test_screen(text, kind):

@@ -163,6 +163,22 @@ def test_every_minif2f_statement_parses(shared_data: Path, data: str) -> None:
             assert statement.with_proof("simp").startswith(original)
 
 
+@pytest.mark.parametrize(
+    ("statement", "name"),
+    [
+        # a name in a comment or docstring is not the theorem's: the checker would otherwise
+        # print the axioms and type of a Mathlib lemma instead of the theorem checked
+        ("-- see lemma Nat.succ_le_succ\ntheorem my_thm : 1 = 1 := by", "my_thm"),
+        ("/-- Strengthens theorem Nat.le_refl. -/\ntheorem my_thm : 1 = 1 := by", "my_thm"),
+        ("theorem foo.{u} (α : Type u) : True := by sorry", "foo"),
+        ("@[simp] private theorem bar : True := by", "bar"),
+        ("theorem «weird name» : True := by", "«weird name»"),
+    ],
+)
+def test_the_declared_name_is_read_from_code(statement: str, name: str) -> None:
+    assert parse_statement(statement).name == name
+
+
 def test_bad_statements_are_input_errors() -> None:
     with pytest.raises(InputError, match="must end in"):
         parse_statement("theorem t : 1 = 1 := rfl")

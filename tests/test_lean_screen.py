@@ -68,7 +68,26 @@ CHEATS: list[tuple[str, str]] = [
     ("rfl\ninstance : Inhabited False := ⟨sorry⟩", "new-command"),
     ("simp\n@[simp] def f := 1", "new-command"),
     ("simp\nvariable (h : False)", "new-command"),
+    # Lexer tricks found in review: `--` / `/-` inside «…», name literals and plain strings with
+    # `{` are not comments for Lean, so they must not hide code from the screen either.
+    (
+        "have «h--» : (1 : ℕ) + 1 = 3 := by set_option debug.skipKernelTC true in decide +kernel",
+        "set_option",
+    ),
+    ("exact «x/-» <;> run_tac pure ()\n-- «-/»", "run_tac"),
+    ("exact `«x--» <;> set_option debug.skipKernelTC true in rfl", "set_option"),
+    (
+        'have _a : String := "{"\nhave _b : String := "--"; '
+        "have _h : 1 = 2 := (by set_option debug.skipKernelTC true in decide +kernel)",
+        "set_option",
+    ),
+    ("rfl #html (pure default)", "#-command"),
+    ("trivial #test ∀ n : Nat, n = n", "#-command"),
+    ("rfl gen_injective_theorems% Nat", "new-command"),
+    ("rfl open Foo renaming bar → «in»", "new-command"),
+    ("bv_decide", "native_decide"),
     ("/- an unterminated comment", "unreadable"),
+    ("exact «unterminated", "unreadable"),
     ('exact "an unterminated string', "unreadable"),
 ]
 

@@ -19,7 +19,13 @@ GAP_WORD = "sledgehammer"
 # Commands that abandon a goal, and commands or proof methods (`tactic`) that run ML code, which
 # can make any theorem: a proof using them is not a proof. `sorry` gets its own failure kind so
 # searches can count it.
-_SORRY = re.compile(r"\bsorry\b")
+# `\<proof>` is Isabelle's other spelling of `sorry` (Pure's skip_proof command).
+_SORRY = re.compile(r"\bsorry\b|\\<proof>")
+# Checked with string literals and cartouches kept: a method name may be written as a string
+# (`apply ("tactic" ‹…›)`), and ML inside a literal is still ML.
+_FORBIDDEN_ANYWHERE = re.compile(
+    r"\b(cheat_tac|Skip_Proof|skip_proof|quick_and_dirty|oracle)\b|\"(tactic|raw_tactic)\""
+)
 _FORBIDDEN = re.compile(
     r"\b(oops|ML|ML_val|ML_prf|ML_command|ML_file|ML_export|SML_file|SML_import|SML_export|"
     r"setup|local_setup|method_setup|attribute_setup|simproc_setup|declaration|"
@@ -42,13 +48,13 @@ def _scan(text: str, *, keep_literals: bool) -> str:
     out: list[str] = []
     comment = 0  # nesting depth of (* … *)
     cartouche = 0  # nesting depth of \<open> … \<close>
-    in_string = False
+    in_string = ""  # the open quote: `"` (a string) or a backquote (a literal fact), or none
     i = 0
     while i < len(text):
         if in_string:
             step = 2 if text[i] == "\\" else 1
-            if text[i] == '"':
-                in_string = False
+            if text[i] == in_string:
+                in_string = ""
             if keep_literals:
                 out.append(text[i : i + step])
             i += step
@@ -75,8 +81,8 @@ def _scan(text: str, *, keep_literals: bool) -> str:
                 i += len(token)
                 break
         else:
-            if cartouche == 0 and text[i] == '"':
-                in_string = True
+            if cartouche == 0 and text[i] in ('"', "`"):
+                in_string = text[i]
             if keep_literals or (cartouche == 0 and not in_string):
                 out.append(text[i])
             i += 1
@@ -128,6 +134,13 @@ def screen(text: str, *, allow_sorry: bool = False) -> Failed | None:
         return Failed(
             FailureKind.REJECTED,
             f"`{match.group(1)}` is not allowed in a proof (it abandons a goal or runs code)",
+        )
+    match = _FORBIDDEN_ANYWHERE.search(_scan(text, keep_literals=True))
+    if match is not None:
+        word = match.group(1) or match.group(2)
+        return Failed(
+            FailureKind.REJECTED,
+            f"`{word}` is not allowed in a proof, not even inside a literal (it runs code)",
         )
     return None
 

@@ -75,7 +75,15 @@ class ScreenPolicy:
 # Every name here is refused wherever it appears as an identifier (or one dotted component).
 _SORRY = frozenset({"sorry", "admit", "sorryAx", "lcProof"})
 _NATIVE = frozenset(
-    {"native_decide", "ofReduceBool", "ofReduceNat", "reduceBool", "reduceNat", "trustCompiler"}
+    {
+        "native_decide",
+        "bv_decide",
+        "ofReduceBool",
+        "ofReduceNat",
+        "reduceBool",
+        "reduceNat",
+        "trustCompiler",
+    }
 )
 _CODE_RUNNERS = {
     "run_tac": "run_tac",
@@ -153,6 +161,30 @@ _COMMANDS = frozenset(
         "suppress_compilation",
         "compile_inductive",
         "proof_wanted",
+        "simproc_decl",
+        "dsimproc_decl",
+        "seal",
+        "unseal",
+        "register_option",
+        "binder_predicate",
+        "declare_config_elab",
+        "init_quot",
+        "recall",
+        "add_aesop_rules",
+        "declare_aesop_rule_sets",
+        "grind_pattern",
+        "set_option_if",
+        "assert_not_exists",
+        "assert_not_imported",
+        "gen_injective_theorems",
+        "mixfix",
+        "library_note",
+        "initialize_simps_projections",
+        "mk_iff_of_inductive_prop",
+        "register_label_attr",
+        "set_premise_selector",
+        "test_extern",
+        "with_weak_namespace",
     }
 )
 # `#` commands; any `#word` at the start of a line is refused too.
@@ -192,11 +224,21 @@ _HASH_COMMANDS = frozenset(
         "list_linters",
         "instances",
         "version",
+        "html",
+        "test",
+        "sample",
+        "check_simp",
+        "check_tactic",
+        "check_tactic_failure",
+        "discr_tree_key",
+        "simp_lemmas",
+        "widget",
+        "exit_on_error",
     }
 )
 _HASH = re.compile(r"#([A-Za-z_][A-Za-z_0-9]*)")
 _SET_OPTION = re.compile(r"\bset_option\b\s*((?:«[^»]*»|[^\s«])*)")
-_OPEN_IN = re.compile(r"\bopen\b[^\n]*?\bin\b")
+_OPEN_IN = re.compile(r"\bopen\b[^\n]*?(?<!«)\bin\b(?!»)")  # `«in»` is a name, not `in`
 _NATIVE_CONFIG = re.compile(r"(?:\+\s*native\b|\bnative\s*:=\s*true\b)")
 _CHAR = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|.)|[^\\'\n])'")
 
@@ -240,10 +282,12 @@ def _after_identifier(text: str, i: int) -> bool:
 
 
 def code_view(text: str) -> str:
-    """`text` with comments blanked (newlines kept); strings, interpolations and chars untouched.
+    """`text` with comments blanked (newlines kept); strings, interpolations, chars and `«…»`
+    identifiers untouched.
 
-    Raises UnreadableText on an unterminated comment or string. Every string is treated as possibly
-    interpolated (`{…}` is code), which can only make the screen see more code, never less.
+    Raises UnreadableText on an unterminated comment, string or `«…»`. It reads text the way Lean's
+    scanner does: `--` inside `«…»` or a string is not a comment, and `{…}` is code only inside
+    an interpolated string (`s!"…"`, `m!"…"`, `f!"…"`, …), where Lean reads it as code too.
     """
     out: list[str] = []
     # Each frame: "code" (with a brace depth, or None at top level) or "string".
@@ -252,7 +296,7 @@ def code_view(text: str) -> str:
     while i < n:
         c = text[i]
         kind, depth = frames[-1]
-        if kind == "string":
+        if kind in ("string", "istring"):
             if c == "\\" and i + 1 < n:
                 out.append(text[i : i + 2])
                 i += 2
@@ -260,7 +304,7 @@ def code_view(text: str) -> str:
                 frames.pop()
                 out.append(c)
                 i += 1
-            elif c == "{":
+            elif c == "{" and kind == "istring":
                 frames.append(["code", 0])
                 out.append(c)
                 i += 1
@@ -268,7 +312,14 @@ def code_view(text: str) -> str:
                 out.append(c)
                 i += 1
             continue
-        if text.startswith("--", i):
+        if c == "«":
+            # An escaped identifier: Lean reads everything up to `»` as part of the name.
+            end = text.find("»", i + 1)
+            if end < 0:
+                raise UnreadableText("an unterminated «…» identifier")
+            out.append(text[i : end + 1])
+            i = end + 1
+        elif text.startswith("--", i):
             end = text.find("\n", i)
             end = n if end < 0 else end
             out.append(" " * (end - i))
@@ -278,7 +329,8 @@ def code_view(text: str) -> str:
             out.append("".join(ch if ch == "\n" else " " for ch in text[i:end]))
             i = end
         elif c == '"':
-            frames.append(["string", None])
+            interpolated = i >= 2 and text[i - 1] == "!" and _id_rest(text[i - 2])
+            frames.append(["istring" if interpolated else "string", None])
             out.append(c)
             i += 1
         elif c == "r" and not _after_identifier(text, i) and text.startswith(("r#", 'r"'), i):

@@ -7,11 +7,17 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from environments.lean.screen import UnreadableText, code_view
 from prover.errors import InputError
 
 # The accepted endings: `:= by sorry` (yangky11/miniF2F-lean4 v4.24) and `:= by` (DeepSeek's file).
 _ENDING = re.compile(r":=\s*by(?:\s+sorry)?\s*\Z")
-_NAME = re.compile(r"(?:^|\s)(?:theorem|lemma)\s+((?:«[^»]*»|[^\s:({\[⦃«])+)")
+# The declaration must open the statement (after comments, attributes and modifiers): a name
+# mentioned in a comment or a docstring is not the theorem's. `foo.{u}` names `foo`.
+_NAME = re.compile(
+    r"\A\s*(?:@\[[^\]]*\]\s*)*(?:(?:private|protected|noncomputable|nonrec)\s+)*"
+    r"(?:theorem|lemma)\s+((?:«[^»]*»|[^\s:({\[⦃«.]|\.(?![{\s]))+)"
+)
 _INDENT = "  "
 
 
@@ -41,7 +47,10 @@ def parse_statement(statement: str) -> Statement:
             f"(got '…{text[-40:]}'); fix the statement text"
         )
     head = text[: match.start()].rstrip()
-    name = _NAME.search(head)
+    try:
+        name = _NAME.search(code_view(head))
+    except UnreadableText as exc:
+        raise InputError(f"cannot read the statement: {exc}; fix the statement text") from exc
     if name is None:
         raise InputError(
             "cannot find 'theorem NAME' or 'lemma NAME' in the statement; "
