@@ -9,13 +9,14 @@ and only then moves it into the cache.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.download import fetch
-from prover.config import Config
+from prover.config import Config, project_root
 from prover.errors import InputError
 
 GITHUB = "https://github.com"
@@ -56,6 +57,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def shared_data_roots() -> list[Path]:
+    """Where the project's shared data lives: $PROVER_SHARED_DATA if set, else ../shared/data."""
+    if os.environ.get("PROVER_SHARED_DATA"):
+        return [Path(os.environ["PROVER_SHARED_DATA"])]
+    return [project_root().parent / "shared" / "data"]
+
+
 def cache_dir(config: Config) -> Path:
     """$PROVER_HOME/data (the results store's home)."""
     return Path(config.store.home).expanduser() / "data"
@@ -69,6 +77,10 @@ def resolve(pinned: PinnedFile, config: Config, *, what: str) -> tuple[Path, str
     cached = cache_dir(config) / pinned.subdir / pinned.file
     if cached.is_file():
         return cached, check(cached, pinned, config, what=what)
+    for root in shared_data_roots():  # a checkout with the shared data beside it needs no download
+        shared = root / pinned.subdir / pinned.file
+        if shared.is_file():
+            return shared, check(shared, pinned, config, what=what)
     download(pinned, cached, config, what=what)
     return cached, pinned.sha256
 

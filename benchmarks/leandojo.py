@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from benchmarks.categories import category
+from benchmarks.data import shared_data_roots
 from environments.lean.dojo_target import METADATA_KEY, DojoTarget
-from prover.config import Config, project_root
+from prover.config import Config
 from prover.errors import InputError
 from prover.types import Language, Theorem
 
@@ -30,15 +30,6 @@ DATA_FILE = "minif2f_leandojo_traced.jsonl"
 DATA_SUBDIR = "llemma_formal2formal"
 DATA_SHA256 = "a855832d6aefcce8cc2b1b5ebd90c8f63ae1b7829a1bd59c0bfa51c3cc1f5230"
 FIELDS = ("full_name", "statement", "url", "commit", "file_path", "split")
-
-
-def shared_data_roots() -> list[Path]:
-    """Where the project's shared data may live: $PROVER_SHARED_DATA, then ../shared/data."""
-    roots = []
-    if os.environ.get("PROVER_SHARED_DATA"):
-        roots.append(Path(os.environ["PROVER_SHARED_DATA"]))
-    roots.append(project_root().parent / "shared" / "data")
-    return roots
 
 
 def locate_data(data: str, roots: Iterable[Path]) -> Path:

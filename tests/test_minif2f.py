@@ -152,6 +152,16 @@ def test_the_cache_is_used_before_any_download(data: Path, tmp_path: Path) -> No
     assert len(bench.theorems("test")) == 244
 
 
+def test_the_shared_data_beside_the_checkout_is_used_before_any_download(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROVER_SHARED_DATA", str(shared_data))
+    config = _config(**{"store.home": str(tmp_path), "bench.mirror": "http://127.0.0.1:9"})
+    bench = minif2f.lean4(config)
+    assert bench.path == shared_data / "minif2f" / "lean4_v4.24.jsonl"
+    assert len(bench.theorems("test")) == 244
+
+
 def _tar(path: Path, top: str, files: dict[str, str]) -> None:
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():
@@ -246,8 +256,12 @@ def mirror(data: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, Path], l
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_first_use_downloads_and_builds_the_pinned_file(
-    name: str, mirror: tuple[str, dict[str, Path], list[str]], tmp_path: Path
+    name: str,
+    mirror: tuple[str, dict[str, Path], list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("PROVER_SHARED_DATA", str(tmp_path / "no-shared-data"))
     url, _, served = mirror
     home = tmp_path / "home"
     config = _config(**{"store.home": str(home), "bench.mirror": url, "bench.display": "none"})
@@ -264,8 +278,9 @@ def test_first_use_downloads_and_builds_the_pinned_file(
 
 
 def test_download_failures_are_clear_errors(
-    mirror: tuple[str, dict[str, Path], list[str]], tmp_path: Path
+    mirror: tuple[str, dict[str, Path], list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PROVER_SHARED_DATA", str(tmp_path / "no-shared-data"))
     url, archives, _ = mirror
     config = _config(**{"store.home": str(tmp_path / "a"), "bench.mirror": url + "/nothing-here"})
     with pytest.raises(InputError, match=r"cannot download .*HTTP 404.*--data PATH"):
