@@ -511,8 +511,12 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
     )
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
@@ -522,6 +526,14 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
 
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            if not close and not prefix:  # a section's key given without its section
+                owners = [
+                    f"{name}.{key}"
+                    for name, f in known.items()
+                    if dataclasses.is_dataclass(_hints(cls).get(name))
+                    and key in {g.name for g in dataclasses.fields(_hints(cls)[name])}
+                ]
+                hint = f" (did you mean '{owners[0]}'?)" if owners else ""
             raise ConfigError(f"unknown config key '{dotted}'{hint}; remove or rename it")
         hint_t = hints[key]
         if dataclasses.is_dataclass(hint_t):
@@ -533,7 +545,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid configuration in '{prefix or 'top level'}': {exc}") from exc
+        where = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"invalid configuration in [{where}]: {exc}") from exc
 
 
 def _merge(base: dict[str, Any], dotted: str, value: Any) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from prover import registry
 from prover.config import Config
-from prover.errors import InputError, ProverError
+from prover.errors import BackendError, InputError, ProverError
 from prover.protocols import Environment, GenerationParams, Generator, Strategy
 from prover.types import Budget, Candidate, SearchResult, SearchStats, Status, Theorem
 
@@ -121,7 +121,14 @@ async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> Search
     if index:
         generator = _AttemptGenerator(generator, index)
     try:
-        return await parts.strategy.search(theorem, session, generator, budget)
+        result = await parts.strategy.search(theorem, session, generator, budget)
+        if not isinstance(result, SearchResult):
+            name = getattr(parts.strategy, "name", type(parts.strategy).__name__)
+            raise BackendError(
+                f"strategy '{name}' returned {type(result).__name__}, not a SearchResult; "
+                "fix the plug-in's search()"
+            )
+        return result
     finally:
         await session.close()
 

@@ -7,9 +7,9 @@ import dataclasses
 from environments.replay import ReplayEnvironment
 from prover.generators.cache import cached
 from prover.prompts import template
-from prover.run import ATTEMPT_KEY, Components, attempt
+from prover.run import ATTEMPT_KEY, Components, attempt, attempt_many
 from prover.strategies.best_first import BestFirst
-from prover.types import Budget, Candidate, Theorem
+from prover.types import Budget, Candidate, Status, Theorem
 
 THM = Theorem(name="t", statement="theorem t : True := by")
 
@@ -26,6 +26,21 @@ class _Counting:
 
     async def close(self) -> None:
         return None
+
+
+class _Broken:
+    name = "broken-plugin"
+
+    async def search(self, theorem, session, generator, budget):
+        return None  # a plug-in bug: must be reported as the plug-in's, not crash the run
+
+
+async def test_a_strategy_returning_no_result_is_an_error_naming_it():
+    env = ReplayEnvironment([{"type": "open", "theorem": "t", "statement": "", "goals": ["⊢ x"]}])
+    parts = Components(env, _Counting(), _Broken())
+    (result,) = await attempt_many([THM], parts, Budget(), 1)
+    assert result.status is Status.ERROR
+    assert "strategy 'broken-plugin' returned NoneType" in result.error
 
 
 async def test_attempts_get_distinct_seeds_and_the_cache_keeps_repeats_single():

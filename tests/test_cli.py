@@ -156,6 +156,8 @@ BAD_INPUTS = [
     (["prove", "theorem t : True := by", "--samples", "0"], "samples must be at least 1"),
     (["prove"], "exactly one theorem source"),
     (["prove", "x", "--bogus-flag"], "unrecognized arguments"),
+    (["prove", "theorem t : True := by", "--set", "samples=3"], "did you mean 'search.samples'"),
+    (["prove", "theorem t : True := by", "--tree", "/nonexistent/t.json"], "does not exist"),
 ]
 
 

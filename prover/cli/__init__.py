@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -64,6 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("prover: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`prover … | head`): stop quietly, as other Unix tools do.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+        return 0
+    except OSError as exc:
+        # A path the user gave cannot be read or written (missing directory, permissions …).
+        where = f" '{exc.filename}'" if exc.filename else ""
+        sys.stderr.write(
+            f"prover: error: cannot use{where}: {exc.strerror or exc}; check the path\n"
+        )
+        return 2
     except Exception as exc:
         if os.environ.get("PROVER_DEBUG"):
             raise

@@ -67,6 +67,8 @@ async def _prove(theorem: Theorem, config: Config) -> SearchResult:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, {"bench.data": args.data})
+    if args.tree and not Path(args.tree).expanduser().resolve().parent.is_dir():
+        raise InputError(f"--tree {args.tree}: its directory does not exist; create it first")
     theorem = resolve_theorem(args, config)
     result = asyncio.run(_prove(theorem, config))
     if args.tree:
