@@ -316,6 +316,15 @@ class Store:
 
     # attempts
 
+    def forget_errors(self, name: str) -> int:
+        """Delete the run's attempts that ended in `error`, so a resume runs them again."""
+        info = self.require_run(name)
+        with self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM attempts WHERE run_id = ? AND status = 'error'", (info.id,)
+            )
+        return cursor.rowcount
+
     def finished(self, run_id: int) -> set[tuple[str, int]]:
         """(theorem, attempt) pairs already recorded for the run."""
         rows = self._db.execute(

@@ -37,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--run", dest="run_name", metavar="NAME", help="store results under this run name"
     )
     runs.add_argument("--resume", metavar="NAME", help="continue a run; finished attempts are kept")
+    runs.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="with --resume: run again the attempts that ended in error (e.g. a server was down)",
+    )
     runs.add_argument("--concurrency", type=int, help="theorems in flight (default 8)")
     runs.add_argument(
         "--display", choices=("bar", "plain", "none"), help="progress: bar, plain lines, none"
@@ -68,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
             "bench.ray_address": args.ray_address,
         },
     )
+    if args.retry_errors and not args.resume:
+        raise InputError("--retry-errors goes with --resume NAME")
     with Store.at_home(config.store.home) as store:
+        if args.retry_errors:
+            forgotten = store.forget_errors(args.resume)
+            print(f"run {args.resume}: {forgotten} attempts that ended in error will run again")
         the_plan = plan(config, store, run=args.run_name, resume=args.resume)
         if args.list:
             _print_plan(the_plan)
@@ -95,6 +105,11 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if not outcome.complete:
         print(f"run {outcome.run} is not complete yet; continue with --resume {outcome.run}")
+    if t.errors:
+        print(
+            f"{t.errors} attempts ended in error (`prover report {outcome.run}` shows why); "
+            f"once fixed, run them again with --resume {outcome.run} --retry-errors"
+        )
     print(f"report: prover report {outcome.run}")
     return 0
 

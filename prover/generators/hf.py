@@ -14,6 +14,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prover.config import Config
@@ -255,6 +256,12 @@ def load(spec: str, config: Config) -> HfGenerator:
     torch: Any = require("torch", "hf")
     transformers: Any = require("transformers", "hf")
     hf = config.hf
+    local = spec.startswith(("/", "./", "../", "~")) or Path(spec).expanduser().exists()
+    if local and not (Path(spec).expanduser() / "config.json").is_file():
+        raise InputError(
+            f"hf: model directory '{spec}' does not exist or holds no config.json; "
+            "pass a directory saved with save_pretrained, or a hub id such as EleutherAI/llemma_7b"
+        )
     device = _device(torch, hf.device)
     dtype = _dtype(torch, hf.dtype, device)
     try:
