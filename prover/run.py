@@ -55,17 +55,19 @@ def build_strategy(config: Config) -> Strategy:
 
 @asynccontextmanager
 async def components(config: Config) -> AsyncIterator[Components]:
-    """Build strategy, generator and environment (cheapest first) and close them on exit."""
+    """Build strategy, environment and generator (cheapest first) and close them on exit."""
     # Resolve every name before constructing anything, so a typo is reported before a model loads.
     registry.entry("environment", config.environment)
     registry.entry("generator", split_model_spec(config.model)[0])
     registry.entry("strategy", config.strategy)
     strategy = build_strategy(config)
-    generator = build_generator(config)
+    # The environment's checks (a built Lean project, an Isabelle path) are fast; loading a model
+    # can take minutes, so it comes last and a setup problem is reported before it.
+    environment = build_environment(config)
     try:
-        environment = build_environment(config)
+        generator = build_generator(config)
     except BaseException:
-        await generator.close()
+        await environment.close()
         raise
     try:
         yield Components(environment, generator, strategy)
