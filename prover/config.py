@@ -255,6 +255,9 @@ class IsabelleConfig:
     startup_timeout: float = 600.0  # JVM up and Isabelle loaded with the theory's imports
     hammer_command: str = "normalhammer"  # PISA's Sledgehammer action (older builds: sledgehammer)
     heuristics: tuple[str, ...] = DSP_HEURISTICS
+    # `eval` / `normalization` prove by running generated code through an oracle, like Lean's
+    # native_decide; DSP counted them. Off by default (then `by eval` is skipped as a heuristic).
+    allow_eval: bool = False
 
     def __post_init__(self) -> None:
         if not self.ports or len(set(self.ports)) != len(self.ports):

@@ -178,7 +178,7 @@ def test_bad_device_dtype_and_model_paths_are_one_line_input_errors(
     with pytest.raises(InputError) as err:
         build_generator(Config(model=f"hf:{missing}"))
     assert str(missing) in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(InputError, match="does not exist or holds no config.json"):
+    with pytest.raises(InputError, match=r"does not exist or holds no config\.json"):
         build_generator(Config(model=f"hf:{tmp_path / 'never-created'}"))  # not a hub id
     with pytest.raises(InputError, match="needs a model"):
         build_generator(Config(model="hf:"))

@@ -54,11 +54,18 @@ def test_strip_comments_handles_nesting_and_keeps_strings():
             FailureKind.REJECTED,
         ),
         ('using `"` sorry', FailureKind.SORRY),
+        ("by eval", FailureKind.REJECTED),  # the code generator's oracle, off by default
+        ("by (normalization)", FailureKind.REJECTED),
     ],
 )
 def test_screen(text, kind):
     result = isar.screen(text)
     assert (result.kind if result else None) is kind
+
+
+def test_evaluation_counts_only_when_allowed():
+    assert isar.screen("by eval", allow_eval=True) is None
+    assert isar.screen('have eval_lemma: "x = x" by simp') is None  # a name, not the method
 
 
 def test_screen_allows_sorry_for_sketch_gaps_only():

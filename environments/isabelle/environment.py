@@ -139,5 +139,7 @@ def create(config: Config) -> IsabelleEnvironment:
     """Entry point `isabelle`: PISA servers on `isabelle.ports`, started by us or attached to."""
     cfg = config.isabelle
     launch, imports = _launch(cfg, Path(config.store.home).expanduser() / "logs")
-    hammer = HammerSettings(heuristics=cfg.heuristics, command=cfg.hammer_command)
+    hammer = HammerSettings(
+        heuristics=cfg.heuristics, command=cfg.hammer_command, allow_eval=cfg.allow_eval
+    )
     return IsabelleEnvironment(launch, cfg.ports, imports, hammer)

@@ -122,7 +122,16 @@ def with_gap_word(text: str, hammer_command: str) -> str:
     return pattern.sub(GAP_WORD, text)
 
 
-def screen(text: str, *, allow_sorry: bool = False) -> Failed | None:
+# Proof methods that trust the code generator through an oracle (Isabelle's native_decide).
+_EVALUATION = re.compile(r"\b(eval|normalization)\b")
+
+
+def uses_evaluation(text: str) -> bool:
+    """True when the text calls a method that proves by evaluating generated code."""
+    return _EVALUATION.search(_scan(text, keep_literals=False)) is not None
+
+
+def screen(text: str, *, allow_sorry: bool = False, allow_eval: bool = False) -> Failed | None:
     """Refuse text that would fake a proof or run code; None when it may be sent to Isabelle."""
     if _TAG in text:
         return Failed(FailureKind.REJECTED, f"the text contains PISA's separator {_TAG}")
@@ -134,6 +143,12 @@ def screen(text: str, *, allow_sorry: bool = False) -> Failed | None:
         return Failed(
             FailureKind.REJECTED,
             f"`{match.group(1)}` is not allowed in a proof (it abandons a goal or runs code)",
+        )
+    if not allow_eval and uses_evaluation(text):
+        return Failed(
+            FailureKind.REJECTED,
+            "`eval`/`normalization` prove by running generated code (an oracle); "
+            "allow them with isabelle.allow_eval = true",
         )
     match = _FORBIDDEN_ANYWHERE.search(_scan(text, keep_literals=True))
     if match is not None:

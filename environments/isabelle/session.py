@@ -50,10 +50,19 @@ class IsarHandle:
 
 @dataclass(frozen=True)
 class HammerSettings:
-    """How gaps are closed: the heuristic list, then PISA's Sledgehammer command."""
+    """How gaps are closed (the heuristic list, then PISA's Sledgehammer command), and whether
+    proofs by code evaluation (`eval`, `normalization`) count."""
 
     heuristics: tuple[str, ...] = DSP_HEURISTICS
     command: str = "normalhammer"
+    allow_eval: bool = False
+
+    @property
+    def usable_heuristics(self) -> tuple[str, ...]:
+        """The heuristics the screen would let through."""
+        if self.allow_eval:
+            return self.heuristics
+        return tuple(h for h in self.heuristics if not isar.uses_evaluation(h))
 
 
 class _Closed(Exception):
@@ -136,7 +145,7 @@ class IsabelleSession:
 
     async def run_tactic(self, state: ProofState, tactic: str) -> TacticResult:
         """Apply Isar text; `sledgehammer` (or `hammer`) runs the heuristics, then Sledgehammer."""
-        screened = isar.screen(tactic)
+        screened = isar.screen(tactic, allow_eval=self._hammer.allow_eval)
         if screened is not None:
             return screened
         return await self._guarded(state, lambda handle: self._run(handle, state.pretty, tactic))
@@ -193,7 +202,7 @@ class IsabelleSession:
     async def verify(self, proof: str) -> Verdict:
         """Re-run the statement and the whole proof from `default` on fresh states; refuses
         `sorry`, `oops` and code; the proof must close the theorem exactly at its last step."""
-        screened = isar.screen(proof)
+        screened = isar.screen(proof, allow_eval=self._hammer.allow_eval)
         if screened is not None:
             return Verdict(VerdictStatus.REJECTED, CHECKER, screened.message)
         async with self._lock:
@@ -251,7 +260,7 @@ class IsabelleSession:
     async def run_sketch(self, state: ProofState, sketch: str) -> tuple[ProofState, ...] | Failed:
         """Run an Isar sketch with each gap (`sledgehammer`, `sorry`) skipped by `sorry`; returns
         the state before each gap, in order, or Failed if a step fails or the proof stays open."""
-        screened = isar.screen(sketch, allow_sorry=True)
+        screened = isar.screen(sketch, allow_sorry=True, allow_eval=self._hammer.allow_eval)
         if screened is not None:
             return screened
         return await self._guarded(state, lambda handle: self._sketch(handle, state.pretty, sketch))
@@ -341,7 +350,7 @@ class IsabelleSession:
         text = text.strip()
         known = self._hammer_found.get(text)
         tried = [known] if known else []
-        listed = self._hammer.heuristics if heuristics else ()
+        listed = self._hammer.usable_heuristics if heuristics else ()
         for tactic in [*tried, *(h for h in listed if h != known)]:
             try:
                 new, new_text = await self._step(name, tactic)
