@@ -142,6 +142,25 @@ class BestFirst:
             except asyncio.TimeoutError:
                 raise _WallClock(what) from None
 
+        async def check_finish(
+            node: int, tactic: str, score: float
+        ) -> tuple[tuple[str, ...], str, Verdict] | None:
+            """Whole-proof check of the path to `node` plus `tactic`; a rejection is recorded as
+            that tactic's failure and the search goes on."""
+            steps = (*tree.path(node), tactic)
+            proof = session.assemble(steps)
+            t0 = time.perf_counter()
+            try:
+                verdict = await bounded(session.verify(proof), "verify")
+            finally:
+                timers.env += time.perf_counter() - t0
+            if verdict.status is VerdictStatus.REJECTED:
+                failures[FailureKind.ERROR.value] += 1
+                message = f"whole-proof check rejected: {verdict.message}"
+                tree.add_failure(node, tactic, score, Failed(FailureKind.ERROR, message))
+                return None
+            return steps, proof, verdict
+
         async def try_closers(node: int) -> SearchResult | None:
             """Offer a new state to the closers; a verified finish is the search's result."""
             nonlocal tactics
@@ -160,20 +179,10 @@ class BestFirst:
                     timers.env += time.perf_counter() - t0
 
             async def accept(tactic: str) -> bool:
-                steps = (*tree.path(node), tactic)
-                proof = session.assemble(steps)
-                t0 = time.perf_counter()
-                try:
-                    verdict = await bounded(session.verify(proof), "verify")
-                finally:
-                    timers.env += time.perf_counter() - t0
-                if verdict.status is VerdictStatus.REJECTED:
-                    failures[FailureKind.ERROR.value] += 1
-                    message = f"whole-proof check rejected: {verdict.message}"
-                    tree.add_failure(node, tactic, 0.0, Failed(FailureKind.ERROR, message))
-                    return False
-                found.append((steps, proof, verdict))
-                return True
+                checked = await check_finish(node, tactic, 0.0)
+                if checked is not None:
+                    found.append(checked)
+                return checked is not None
 
             outcome = await first_closer(tree.state(node), closers, run, accept)
             if outcome.closed_by is None:
@@ -235,25 +244,10 @@ class BestFirst:
                         continue
 
                     if isinstance(result, Finished):
-                        steps = (*tree.path(node), cand.text)
-                        proof = session.assemble(steps)
-                        t0 = time.perf_counter()
-                        try:
-                            verdict = await bounded(session.verify(proof), "verify")
-                        finally:
-                            timers.env += time.perf_counter() - t0
-                        if verdict.status is VerdictStatus.REJECTED:
-                            failures[FailureKind.ERROR.value] += 1
-                            tree.add_failure(
-                                node,
-                                cand.text,
-                                cand_score,
-                                Failed(
-                                    FailureKind.ERROR,
-                                    f"whole-proof check rejected: {verdict.message}",
-                                ),
-                            )
+                        checked = await check_finish(node, cand.text, cand_score)
+                        if checked is None:
                             continue
+                        steps, proof, verdict = checked
                         tree.add_finished(node, cand.text, cand_score)
                         return finish(
                             Status.PROVED,
