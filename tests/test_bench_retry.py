@@ -44,3 +44,14 @@ def test_errors_are_kept_then_retried_on_request(shared_data: Path, tmp_path: Pa
     assert after[NAMES[1]].status == "proved"
     assert after[NAMES[0]].id == before[NAMES[0]].id  # the finished attempt was not redone
     assert len(after) == 2
+
+
+def test_a_benchmark_in_another_language_is_refused_up_front(
+    shared_data: Path, tmp_path: Path, capsys
+):
+    argv = ["bench", "minif2f-isabelle", "--env", "lean-repl", "--limit", "2", "--display", "none"]
+    argv += ["--store", str(tmp_path), "--data", str(shared_data / "minif2f")]
+    assert main(argv) == 2
+    assert "use e.g. --env isabelle" in capsys.readouterr().err
+    with Store.at_home(tmp_path) as store:
+        assert store.runs() == []  # nothing was started or stored
