@@ -24,6 +24,7 @@ from prover.errors import BackendError, InputError, require
 from prover.protocols import GenerationParams
 from prover.run import (
     ATTEMPT_KEY,
+    DEFAULT_CONCURRENCY,
     Components,
     attempt_many,
     build_environment,
@@ -139,11 +140,14 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
             ) from None
         name = str(described.get("name", "generator"))
 
+        # Workers build their environment remotely, so its capacity is not known here.
+        slots = config.bench.concurrency or DEFAULT_CONCURRENCY
+
         def new_worker(i: int) -> Any:
             actor = prover_cls.options(
                 num_cpus=config.bench.ray_worker_cpus,
                 num_gpus=0,
-                max_concurrency=config.bench.concurrency,
+                max_concurrency=slots,
             ).remote(config_dict, gens[i % len(gens)], name)
             actors.append(actor)  # replacements too: every actor is killed at the end
             return actor
@@ -152,14 +156,12 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
         recorder.start(_Described(name, described))
         recorder.progress.message(
             f"ray: {generators} generator actor(s){' on GPUs' if on_gpu else ''}, "
-            f"{n_workers} environment worker(s) × {config.bench.concurrency} in flight"
+            f"{n_workers} environment worker(s) × {slots} in flight"
         )
         # No result at all for this long means workers never started or hang beyond their own
         # limits (attempt_many bounds each attempt by the wall budget plus 900 s).
         silence = startup + config.search.wall_seconds + 900.0
-        await _drive(
-            plan.pending, workers, config.bench.concurrency, recorder, new_worker, ray, silence
-        )
+        await _drive(plan.pending, workers, slots, recorder, new_worker, ray, silence)
     finally:
         for actor in actors:
             with contextlib.suppress(Exception):

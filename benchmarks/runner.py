@@ -24,7 +24,7 @@ from prover import registry
 from prover.config import Config, load_config
 from prover.errors import InputError
 from prover.protocols import Benchmark
-from prover.run import ATTEMPT_KEY, attempt_many, components
+from prover.run import ATTEMPT_KEY, attempt_many, components, concurrency_for
 from prover.types import Language, SearchResult, Theorem
 
 # Config keys that change how a run executes but not what it measures: a resumed run may change
@@ -312,7 +312,11 @@ async def execute_local(plan: Plan, recorder: Recorder) -> None:
     async with components(config) as parts:
         recorder.start(parts.generator)
         await attempt_many(
-            copies, parts, config.search.budget(), config.bench.concurrency, on_result
+            copies,
+            parts,
+            config.search.budget(),
+            concurrency_for(parts.environment, config.bench.concurrency),
+            on_result,
         )
 
 

@@ -378,7 +378,9 @@ class BenchConfig:
 
     benchmark: str = "minif2f-lean4"
     split: str = "test"
-    concurrency: int = 8  # theorems in flight (per environment worker with --ray)
+    # Theorems in flight (per environment worker with --ray); 0 = the environment's capacity
+    # (REPL processes, PISA servers, Dojos: each holds one theorem at a time), else 8.
+    concurrency: int = 0
     limit: int = 0  # 0 = all
     shard: str = ""  # "i/n": this process runs every n-th theorem starting at i
     names: tuple[str, ...] = ()
@@ -396,8 +398,8 @@ class BenchConfig:
     ray_startup_timeout: float = 1800.0  # seconds for actors to start (a model may load slowly)
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError("bench.concurrency must be at least 1")
+        if self.concurrency < 0:
+            raise ValueError("bench.concurrency must be 0 (the environment's capacity) or more")
         if self.limit < 0:
             raise ValueError("bench.limit must be 0 (all) or positive")
         if self.attempts < 1:

@@ -77,6 +77,8 @@ class Environment(Protocol):
     """A proof assistant backend; owns processes and pools shared by its sessions."""
 
     name: str
+    # Optional: `capacity: int`, how many theorems it serves at once (its processes or servers);
+    # the benchmark runner's default concurrency.
 
     async def open(self, theorem: Theorem) -> ProofSession:
         """Start an attempt at `theorem`; raises `InputError` if the statement is unusable."""

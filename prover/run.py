@@ -100,6 +100,17 @@ class _AttemptGenerator:
         return None
 
 
+DEFAULT_CONCURRENCY = 8
+
+
+def concurrency_for(environment: Environment, requested: int) -> int:
+    """`requested`, or when 0 the environment's capacity (one theorem per worker), else 8."""
+    if requested > 0:
+        return requested
+    capacity = getattr(environment, "capacity", None)
+    return capacity if isinstance(capacity, int) and capacity > 0 else DEFAULT_CONCURRENCY
+
+
 def error_result(theorem: Theorem, message: str, seconds: float) -> SearchResult:
     return SearchResult(
         theorem=theorem.name,

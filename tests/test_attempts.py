@@ -7,7 +7,7 @@ import dataclasses
 from environments.replay import ReplayEnvironment
 from prover.generators.cache import cached
 from prover.prompts import template
-from prover.run import ATTEMPT_KEY, Components, attempt, attempt_many
+from prover.run import ATTEMPT_KEY, Components, attempt, attempt_many, concurrency_for
 from prover.strategies.best_first import BestFirst
 from prover.types import Budget, Candidate, Status, Theorem
 
@@ -54,3 +54,12 @@ async def test_attempts_get_distinct_seeds_and_the_cache_keeps_repeats_single():
         assert result.stats.model_calls == 1
     # attempt 1 repeated: served from the cache; attempts 0, 1, 2 each reached the model
     assert inner.seeds == [None, 1, 2]
+
+
+def test_default_concurrency_is_the_environments_capacity():
+    class Pool:
+        capacity = 15
+
+    assert concurrency_for(Pool(), 0) == 15  # one theorem per REPL process / PISA server
+    assert concurrency_for(Pool(), 4) == 4  # an explicit --concurrency wins
+    assert concurrency_for(object(), 0) == 8  # environments that do not say

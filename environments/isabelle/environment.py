@@ -39,6 +39,7 @@ class IsabelleEnvironment:
         self.pool = ServerPool(launch, ports)
         self._hammer = hammer
         self._ids = itertools.count()
+        self.capacity = len(ports)  # one theorem per PISA server at a time
 
     async def open(self, theorem: Theorem) -> IsabelleSession:
         """Open `theorem` on a free server; InputError if Isabelle cannot take the statement."""

@@ -83,6 +83,7 @@ class LeanDojoEnvironment:
     ) -> None:
         self.config = config
         self.settings = config.lean_dojo
+        self.capacity = self.settings.max_concurrency  # Dojos alive at once, one theorem each
         self.lean_dojo = load_lean_dojo(self.settings)
         self.factory: DojoFactory = factory or LeanDojoFactory(self.settings)
         self.counters = DojoCounters()

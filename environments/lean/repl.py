@@ -37,6 +37,11 @@ class LeanReplEnvironment:
         self._warming: dict[str, asyncio.Task[None]] = {}
 
     @property
+    def capacity(self) -> int:
+        """Theorems served at once: a session keeps its REPL process (its states live there)."""
+        return self.pool.size
+
+    @property
     def pids(self) -> list[int]:
         """Process ids of the live REPL processes (each is also its process-group id)."""
         return self.pool.pids

@@ -42,7 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --resume: run again the attempts that ended in error (e.g. a server was down)",
     )
-    runs.add_argument("--concurrency", type=int, help="theorems in flight (default 8)")
+    runs.add_argument(
+        "--concurrency",
+        type=int,
+        help="theorems in flight (default: the environment's capacity, e.g. lean.pool_size)",
+    )
     runs.add_argument(
         "--display", choices=("bar", "plain", "none"), help="progress: bar, plain lines, none"
     )
