@@ -95,7 +95,8 @@ while True:
 
 ANY: dict[str, dict[str, Any]] = {
     "norm_num [foo]": {"error": "unknown identifier 'foo'"},
-    "sorry": {"error": "proof contains `sorry`"},  # what Lean4Repl's validateProof says
+    # a macro expanding to `sorry`; the reply is what Lean4Repl's validateProof says
+    "give_up": {"error": "proof contains `sorry`"},
     "slow": {"hang": True},
     "boom": {"exit": 1},
     "hog": {"exit": 137},
@@ -242,7 +243,7 @@ async def test_real_run_tac_results(program: Path, script: dict[str, Any], tmp_p
     assert s1 == hinted.state  # same goals; states compare on goals only
     error = await session.run_tactic(s1, "norm_num [foo]")
     assert error == Failed(FailureKind.ERROR, "unknown identifier 'foo'")
-    given_up = await session.run_tactic(s1, "sorry")
+    given_up = await session.run_tactic(s1, "give_up")
     assert isinstance(given_up, Failed) and given_up.kind is FailureKind.SORRY
     assert isinstance(await session.run_tactic(s1, "linarith"), Finished)
     assert len(stand_in.dojos) == 1 and stand_in.dojos[0].is_successful  # LeanDojo's own flag

@@ -24,6 +24,7 @@ from environments.lean.dojo_recheck import load_checker, repl_unavailable
 from environments.lean.dojo_session import LeanDojoSession
 from environments.lean.dojo_settings import load_lean_dojo
 from environments.lean.dojo_target import dojo_theorem, target_of
+from environments.lean.screen import ScreenPolicy
 from prover.config import Config
 from prover.errors import BackendError, InputError
 from prover.types import Theorem
@@ -84,6 +85,8 @@ class LeanDojoEnvironment:
         self.config = config
         self.settings = config.lean_dojo
         self.capacity = self.settings.max_concurrency  # Dojos alive at once, one theorem each
+        # The same screen as lean-repl: a tactic that runs code never reaches LeanDojo's Lean.
+        self.screen_policy = ScreenPolicy.from_config(config.lean)
         self.lean_dojo = load_lean_dojo(self.settings)
         self.factory: DojoFactory = factory or LeanDojoFactory(self.settings)
         self.counters = DojoCounters()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from environments.lean.dojo_process import CWD_LOCK, OOM_EXIT_CODE, exit_code, kill_group
 from environments.lean.dojo_process import process_group as _process_group
 from environments.lean.dojo_target import DojoTarget
+from environments.lean.screen import screen
 from environments.lean.statement import assemble as assemble_proof
 from prover.errors import BackendError, InputError, ProverError
 from prover.types import (
@@ -80,6 +81,9 @@ class LeanDojoSession:
             self._initial = self._proof_state((), init.pp)
 
     async def run_tactic(self, state: ProofState, tactic: str) -> TacticResult:
+        refused = screen(tactic, self._env.screen_policy)
+        if refused is not None:
+            return Failed(FailureKind.REJECTED, refused.message)
         path = self._path_of(state)
         async with self._lock:
             if self._closed:
