@@ -45,8 +45,11 @@ def build_environment(config: Config) -> Environment:
 
 
 def build_generator(config: Config) -> Generator:
+    """The `--model` backend behind request de-duplication (any plug-in, built-in or not)."""
+    from prover.generators.cache import cached
+
     backend, spec = split_model_spec(config.model)
-    return registry.load("generator", backend)(spec, config)
+    return cached(registry.load("generator", backend)(spec, config), config.generation.cache_size)
 
 
 def build_strategy(config: Config) -> Strategy:

@@ -239,9 +239,7 @@ async def test_replies_without_logprobs_or_of_the_wrong_shape(server: Completion
 
 def test_create_reads_the_section_and_validates_it() -> None:
     gen: Callable[..., Any] = create
-    made = gen("m@http://127.0.0.1:9/v1", Config())
-    assert isinstance(made, CachedGenerator)
-    inner = made.inner
+    inner = gen("m@http://127.0.0.1:9/v1", Config())
     assert isinstance(inner, OpenAIGenerator)
     assert (inner.timeout, inner.max_retries) == (120.0, 5)
     with pytest.raises(InputError, match=r"openai\.timeout"):

@@ -15,6 +15,7 @@ from benchmarks.perf.world import World
 from prover import registry
 from prover.config import Config, SimConfig, load_config
 from prover.errors import ConfigError, InputError
+from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, Generator, ProofSession
 from prover.run import components
 from prover.types import Failed, FailureKind, Finished, NewState, ProofState, VerdictStatus
@@ -33,8 +34,10 @@ def test_entry_points_build_the_sim_plugins() -> None:
         async with components(harness_config(Config())) as parts:
             return parts.environment, parts.generator
 
-    env, gen = asyncio.run(build())
+    env, cached = asyncio.run(build())
     assert isinstance(env, SimEnvironment) and isinstance(env, Environment)
+    assert isinstance(cached, CachedGenerator)  # the runner's de-duplication wraps every model
+    gen = cached.inner
     assert isinstance(gen, SimGenerator) and isinstance(gen, Generator)
 
 

@@ -19,6 +19,7 @@ from benchmarks.perf import clock
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
 from prover.config import Config, SimConfig, load_config, parse_assignment
 from prover.errors import InputError
+from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, GenerationParams, Generator, ProofSession
 from prover.run import Components, attempt, attempt_many, components
 from prover.types import Budget, Candidate, ProofState, SearchResult, TacticResult, Theorem, Verdict
@@ -209,6 +210,8 @@ async def measure(
     """Run `theorems` sequentially (`concurrency` None) or through `attempt_many`."""
     async with components(harness_config(config)) as parts:
         env, gen = parts.environment, parts.generator
+        if isinstance(gen, CachedGenerator):  # the runner's request de-duplication, kept in
+            gen = gen.inner
         if not isinstance(env, SimEnvironment) or not isinstance(gen, SimGenerator):
             raise InputError("the scheduler benchmark needs the sim environment and generator")
         loop = asyncio.get_running_loop()

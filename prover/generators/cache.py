@@ -1,6 +1,6 @@
 """Request de-duplication: identical (prompt, n, sampling parameters) requests within a run are
 generated once. Concurrent duplicates share the one call in flight; finished answers are kept in a
-bounded least-recently-used table. Every built-in model backend is wrapped by `cached`.
+bounded least-recently-used table. `prover.run.build_generator` wraps every backend in `cached`.
 """
 
 from __future__ import annotations

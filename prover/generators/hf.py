@@ -20,7 +20,6 @@ from typing import Any
 from prover.config import Config
 from prover.errors import BackendError, InputError, require
 from prover.generators.batching import MicroBatcher
-from prover.generators.cache import cached
 from prover.generators.completion import to_candidate
 from prover.prompts import stop_index
 from prover.protocols import GenerationParams, Generator
@@ -293,4 +292,4 @@ def create(spec: str, config: Config) -> Generator:
         raise InputError(
             "the hf backend needs a model: --model hf:PATH_OR_HUB_ID, e.g. hf:EleutherAI/llemma_7b"
         )
-    return cached(load(spec, config), config.generation.cache_size)
+    return load(spec, config)

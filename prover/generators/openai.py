@@ -22,7 +22,6 @@ from typing import Any
 
 from prover.config import Config
 from prover.errors import BackendError, InputError
-from prover.generators.cache import cached
 from prover.generators.http_post import HttpReply, post_json
 from prover.protocols import GenerationParams, Generator
 from prover.types import Candidate
@@ -244,4 +243,4 @@ def create(spec: str, config: Config) -> Generator:
         seed=config.generation.seed,
         api_key_env=opts.api_key_env,
     )
-    return cached(generator, config.generation.cache_size)
+    return generator

@@ -21,7 +21,6 @@ from prover.config import Config
 from prover.doctor import module_present
 from prover.errors import BackendError, InputError
 from prover.generators.batching import MicroBatcher
-from prover.generators.cache import cached
 from prover.generators.completion import to_candidate
 from prover.protocols import GenerationParams, Generator
 from prover.types import Candidate
@@ -200,4 +199,4 @@ def create(spec: str, config: Config) -> Generator:
         generator = VllmGenerator(spec, config)
     except (OSError, ValueError) as exc:
         raise InputError(f"vllm cannot load '{spec}': {exc}; {OTHER_MODELS}") from exc
-    return cached(generator, config.generation.cache_size)
+    return generator
