@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests never touch the user's results store or data cache.
+os.environ["PROVER_HOME"] = tempfile.mkdtemp(prefix="prover-tests-home-")
 SHARED_DATA = Path(os.environ.get("PROVER_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
