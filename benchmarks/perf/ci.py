@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from typing import Any
 
 from benchmarks.perf.overhead import TARGET as OVERHEAD_TARGET
 from benchmarks.perf.overhead import format_overhead, measure_overhead
@@ -26,7 +25,7 @@ from benchmarks.perf.scheduler import (
     run_comparison,
     sim_theorems,
 )
-from prover.config import load_config, parse_assignment
+from prover.cli.options import add_config_options, load_from_args
 from prover.errors import InputError
 
 
@@ -37,15 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-scale", type=float, default=20.0, help="speed-up of the real-clock run (20)"
     )
-    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    parser.add_argument(
-        "--set",
-        dest="assignments",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set sim.workers=15 (repeatable)",
-    )
+    add_config_options(parser, "sim.workers=15")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
 
@@ -78,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the three measurements, print them and a table of targets."""
     if args.theorems < 1 or (args.concurrency is not None and args.concurrency < 1):
         raise InputError("--theorems and --concurrency must be at least 1")
-    overrides: dict[str, Any] = dict(parse_assignment(a) for a in args.assignments)
-    overrides["sim.time_scale"] = args.time_scale
-    config = load_config(args.config, overrides)
+    config = load_from_args(args, {}, {"sim.time_scale": args.time_scale})
     theorems = sim_theorems(args.theorems)
     budget = harness_budget(config, None, virtual=True)
     concurrency = (args.concurrency or args.theorems,)

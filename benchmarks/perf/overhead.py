@@ -20,7 +20,8 @@ from typing import Any
 
 from benchmarks.perf.scheduler import UNBOUNDED_WALL, harness_config, sim_theorems
 from benchmarks.perf.sim import SimEnvironment
-from prover.config import Config, load_config, parse_assignment
+from prover.cli.options import add_config_options, load_from_args
+from prover.config import Config
 from prover.errors import InputError
 from prover.run import attempt_many, components
 from prover.types import Budget, ProofState
@@ -149,15 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expansions", type=int, help="max expansions per theorem (default 100)")
     parser.add_argument("--seed", type=int, help="sim seed (default 0)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one core")
-    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    parser.add_argument(
-        "--set",
-        dest="assignments",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key (repeatable)",
-    )
+    add_config_options(parser, "sim.workers=15")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 if the target is missed")
 
@@ -165,15 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.theorems < 1 or args.concurrency < 1:
         raise InputError("--theorems and --concurrency must be at least 1")
-    overrides: dict[str, Any] = dict(parse_assignment(a) for a in args.assignments)
-    for flag, key in (
-        ("samples", "search.samples"),
-        ("expansions", "search.max_expansions"),
-        ("seed", "sim.seed"),
-    ):
-        if getattr(args, flag) is not None:
-            overrides[key] = getattr(args, flag)
-    config = load_config(args.config, overrides)
+    config = load_from_args(
+        args,
+        {"samples": "search.samples", "expansions": "search.max_expansions", "seed": "sim.seed"},
+    )
     result = measure_overhead(
         config, theorems=args.theorems, concurrency=args.concurrency, pin=not args.no_pin
     )

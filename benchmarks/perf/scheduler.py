@@ -17,7 +17,8 @@ from typing import Any
 
 from benchmarks.perf import clock
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
-from prover.config import Config, SimConfig, load_config, parse_assignment
+from prover.cli.options import add_config_options, load_from_args
+from prover.config import Config, SimConfig
 from prover.errors import InputError
 from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, GenerationParams, Generator, ProofSession
@@ -498,26 +499,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     budget.add_argument("--strategy", help="search strategy (default best-first)")
     out = parser.add_argument_group("configuration and output")
-    out.add_argument("--config", metavar="FILE", help="TOML configuration file ([sim], [search])")
-    out.add_argument(
-        "--set",
-        dest="assignments",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config key, e.g. --set sim.max_batch_sequences=128 (repeatable)",
-    )
+    add_config_options(out, "sim.max_batch_sequences=128")
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    overrides: dict[str, Any] = dict(parse_assignment(a) for a in args.assignments)
-    for dest, key in _FLAG_KEYS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            overrides[key] = value
-    return load_config(args.config, overrides)
+    return load_from_args(args, _FLAG_KEYS)
 
 
 def harness_budget(config: Config, timeout: float | None, *, virtual: bool) -> Budget:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from prover.config import Config, load_config, parse_assignment
@@ -26,18 +27,41 @@ _FLAG_KEYS: dict[str, str] = {
 }
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options every search-running command takes; each overrides the config file."""
-    g = parser.add_argument_group("run")
-    g.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    g.add_argument(
+def add_config_options(
+    group: argparse.ArgumentParser | argparse._ArgumentGroup,
+    example: str = "lean.tactic_timeout=30",
+) -> None:
+    """`--config FILE` and repeatable `--set KEY=VALUE`, read by `load_from_args`."""
+    group.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    group.add_argument(
         "--set",
         dest="assignments",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any config key, e.g. --set lean.tactic_timeout=30 (repeatable)",
+        help=f"override any config key, e.g. --set {example} (repeatable)",
     )
+
+
+def load_from_args(
+    args: argparse.Namespace,
+    flag_keys: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+) -> Config:
+    """The config file, then `--set`, then the flags named in `flag_keys`, then `extra`."""
+    overrides: dict[str, Any] = dict(parse_assignment(text) for text in args.assignments)
+    for dest, key in flag_keys.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            overrides[key] = value
+    overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
+    return load_config(args.config, overrides)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options every search-running command takes; each overrides the config file."""
+    g = parser.add_argument_group("run")
+    add_config_options(g)
     g.add_argument("--env", help="environment name (`prover list`), e.g. lean-repl, replay")
     g.add_argument("--model", help="BACKEND:MODEL, e.g. vllm:EleutherAI/llemma_7b, hf:./my-model")
     g.add_argument("--strategy", help="search strategy, e.g. best-first")
@@ -56,14 +80,5 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
-    """The config file, then `--set`, then explicit flags (later wins)."""
-    overrides: dict[str, Any] = {}
-    for text in args.assignments:
-        key, value = parse_assignment(text)
-        overrides[key] = value
-    for dest, key in _FLAG_KEYS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            overrides[key] = value
-    overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
-    return load_config(args.config, overrides)
+    """The config file, then `--set`, then the run flags, then `extra` (later wins)."""
+    return load_from_args(args, _FLAG_KEYS, extra)
