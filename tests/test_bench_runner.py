@@ -52,24 +52,6 @@ def _rows(home: Path, run: str) -> list[sqlite3.Row]:
         db.close()
 
 
-def _count(home: Path, run: str) -> int:
-    path = home / "results.sqlite"
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        row = db.execute(
-            "SELECT COUNT(a.id) FROM runs r LEFT JOIN attempts a ON a.run_id = r.id "
-            "WHERE r.name = ?",
-            (run,),
-        ).fetchone()
-        return int(row[0]) if row else 0
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
-    finally:
-        db.close()
-
-
 def _proved(home: Path, run: str) -> int:
     path = home / "results.sqlite"
     if not path.exists():
