@@ -109,6 +109,12 @@ class ReplayEnvironment:
             )
         return ReplaySession(self, initial)
 
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        """Replay has no proof assistant behind it: nothing it finds is checked or counted."""
+        return Verdict(
+            VerdictStatus.UNCHECKED, "replay", "replay cannot check proofs; re-run with a Lean env"
+        )
+
     async def close(self) -> None:
         return None
 

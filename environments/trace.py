@@ -142,6 +142,12 @@ class RecordingEnvironment:
         )
         return _RecordingSession(session, theorem, self._writer)
 
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        """The wrapped environment's judge (recording changes nothing about what counts)."""
+        from prover.run import judge_proof
+
+        return await judge_proof(self.inner, theorem, proof)
+
     async def close(self) -> None:
         try:
             await self.inner.close()

@@ -433,6 +433,9 @@ class Config:
     model: str = "vllm:EleutherAI/llemma_7b"
     strategy: str = "best-first"
     record: str = ""
+    # Every proof-assistant process runs under bubblewrap ("bwrap"); "none" is an explicit opt-out
+    # shown by `prover doctor` and in every report.
+    sandbox: str = "bwrap"
     search: SearchConfig = field(default_factory=SearchConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     vllm: VllmConfig = field(default_factory=VllmConfig)
@@ -447,6 +450,10 @@ class Config:
     bench: BenchConfig = field(default_factory=BenchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     options: Mapping[str, Any] = field(default_factory=dict)  # free-form, for third-party plug-ins
+
+    def __post_init__(self) -> None:
+        if self.sandbox not in ("bwrap", "none"):
+            raise ValueError(f"sandbox must be 'bwrap' or 'none', not {self.sandbox!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prover.sandbox import SandboxPolicy, wrap
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -30,6 +32,8 @@ class ProcessSpec:
     stdout: bool = True
     stderr_path: str | None = None  # where stderr goes (default: discarded)
     stop_grace_seconds: float = 2.0
+    # None runs the command as given; a policy (kind "bwrap" or an explicit "none") wraps it.
+    sandbox: SandboxPolicy | None = None
 
 
 def _limit(memory_limit_bytes: int | None):  # type: ignore[no-untyped-def]
@@ -202,8 +206,9 @@ class ProcessTracker:
             Path(spec.stderr_path).parent.mkdir(parents=True, exist_ok=True)
             handle = open(spec.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
             stderr = handle
+        argv = spec.argv if spec.sandbox is None else wrap(spec.argv, spec.sandbox, spec.cwd)
         proc = await asyncio.create_subprocess_exec(
-            *spec.argv,
+            *argv,
             cwd=spec.cwd,
             env=env,
             stdin=asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL,

@@ -73,12 +73,27 @@ class SketchSession(Protocol):
 
 
 @runtime_checkable
+class Judge(Protocol):
+    """What decides whether a proof counts, independently of the strategy that found it.
+
+    The runner (never a strategy) hands every proof a strategy returns to its environment's
+    `judge`. ACCEPTED must rest on the proof assistant's kernel; ERROR means the judge could not
+    run (crash, timeout, missing tool) and decides nothing; UNCHECKED means it cannot judge at
+    all (replay). `Verdict.checked_by` becomes the result's `verified_by`.
+    """
+
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict: ...
+
+
+@runtime_checkable
 class Environment(Protocol):
     """A proof assistant backend; owns processes and pools shared by its sessions."""
 
     name: str
     # Optional: `capacity: int`, how many theorems it serves at once (its processes or servers);
     # the benchmark runner's default concurrency.
+    # Optional: `judge(theorem, proof) -> Verdict` (the `Judge` protocol). Without it, proofs
+    # from this environment are recorded as unchecked and never counted.
 
     async def open(self, theorem: Theorem) -> ProofSession:
         """Start an attempt at `theorem`; raises `InputError` if the statement is unusable."""

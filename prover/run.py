@@ -12,8 +12,17 @@ from dataclasses import dataclass
 from prover import registry
 from prover.config import Config
 from prover.errors import BackendError, InputError, ProverError
-from prover.protocols import Environment, GenerationParams, Generator, Strategy
-from prover.types import Budget, Candidate, SearchResult, SearchStats, Status, Theorem
+from prover.protocols import Environment, GenerationParams, Generator, Judge, Strategy
+from prover.types import (
+    Budget,
+    Candidate,
+    SearchResult,
+    SearchStats,
+    Status,
+    Theorem,
+    Verdict,
+    VerdictStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,80 @@ def error_result(theorem: Theorem, message: str, seconds: float) -> SearchResult
     )
 
 
+async def judge_proof(environment: Environment, theorem: Theorem, proof: str) -> Verdict:
+    """The environment's verdict on `proof`; a judge that raises is an ERROR verdict."""
+    if not isinstance(environment, Judge):
+        name = getattr(environment, "name", type(environment).__name__)
+        return Verdict(
+            VerdictStatus.UNCHECKED, "none", f"environment '{name}' has no judge; not counted"
+        )
+    try:
+        verdict = await environment.judge(theorem, proof)
+    except InputError:
+        raise
+    except Exception as exc:  # a judge that could not run decides nothing
+        return Verdict(VerdictStatus.ERROR, "judge", f"{type(exc).__name__}: {exc}")
+    if not isinstance(verdict, Verdict):
+        return Verdict(VerdictStatus.ERROR, "judge", f"the judge returned {type(verdict).__name__}")
+    return verdict
+
+
+async def judged(environment: Environment, theorem: Theorem, result: SearchResult) -> SearchResult:
+    """`result` with the judge's decision: a strategy's own `verified`/`verified_by` is ignored.
+
+    Accepted: proved and verified. Rejected: failed (the proof kept in `details`). Could not
+    judge: `error`, so `--retry-errors` runs it again. Unchecked (replay): proved, not verified.
+    """
+    if result.status is not Status.PROVED:
+        return dataclasses.replace(result, verified=False, verified_by=None)
+    if not result.proof:
+        return dataclasses.replace(
+            result,
+            status=Status.FAILED,
+            verified=False,
+            verified_by=None,
+            error="the strategy reported a proof but returned no proof text",
+        )
+    start = time.perf_counter()
+    verdict = await judge_proof(environment, theorem, result.proof)
+    details = {
+        **result.details,
+        "judge": {
+            "status": verdict.status.value,
+            "by": verdict.checked_by,
+            "message": verdict.message,
+            "seconds": round(time.perf_counter() - start, 6),
+        },
+    }
+    if verdict.status is VerdictStatus.ACCEPTED:
+        return dataclasses.replace(
+            result, verified=True, verified_by=verdict.checked_by, details=details
+        )
+    if verdict.status is VerdictStatus.UNCHECKED:
+        return dataclasses.replace(
+            result, verified=False, verified_by=verdict.checked_by, details=details
+        )
+    details["rejected_proof"] = result.proof
+    if verdict.status is VerdictStatus.REJECTED:
+        status, error = Status.FAILED, f"the judge ({verdict.checked_by}) rejected the proof"
+    else:
+        status, error = Status.ERROR, f"the judge ({verdict.checked_by}) could not run"
+    return dataclasses.replace(
+        result,
+        status=status,
+        proof=None,
+        steps=(),
+        verified=False,
+        verified_by=None,
+        error=f"{error}: {verdict.message}" if verdict.message else error,
+        details=details,
+    )
+
+
 async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> SearchResult:
-    """Open a session, search, close it. Input errors propagate; backend faults become `error`."""
+    """Open a session, search, close it, then have the environment's judge decide on the proof.
+
+    Input errors propagate; backend faults become `error`."""
     start = time.perf_counter()
     try:
         session = await parts.environment.open(theorem)
@@ -144,9 +225,9 @@ async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> Search
                 f"strategy '{name}' returned {type(result).__name__}, not a SearchResult; "
                 "fix the plug-in's search()"
             )
-        return result
     finally:
         await session.close()
+    return await judged(parts.environment, theorem, result)
 
 
 async def attempt_many(

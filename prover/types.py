@@ -113,6 +113,7 @@ class VerdictStatus(str, enum.Enum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     UNCHECKED = "unchecked"  # the environment cannot check proofs (e.g. replay)
+    ERROR = "error"  # the checker could not run (crash, timeout, missing tool): no decision
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,15 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet -e ".[dev]"
 .venv/bin/python -c 'import torch; print("torch", torch.__version__, "cuda:", torch.version.cuda)'
 
-# Headless Chromium renders the HTML report in one test; install it where we may (Debian, root).
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-    && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-        || echo "could not install chromium; the HTML rendering test will be skipped" >&2
+# bubblewrap sandboxes every proof-assistant process (its tests run the real bwrap); headless
+# Chromium renders the HTML report in one test. Install them where we may (Debian, root).
+missing=""
+command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    # shellcheck disable=SC2086
+    (apt-get update -qq && apt-get install -y -qq $missing >/dev/null) \
+        || echo "could not install$missing; tests that need them will be skipped" >&2
 fi
 
 .venv/bin/ruff check .

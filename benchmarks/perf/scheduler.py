@@ -22,7 +22,7 @@ from prover.config import Config, SimConfig
 from prover.errors import InputError
 from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, GenerationParams, Generator, ProofSession
-from prover.run import Components, attempt, attempt_many, components
+from prover.run import Components, attempt, attempt_many, components, judge_proof
 from prover.types import Budget, Candidate, ProofState, SearchResult, TacticResult, Theorem, Verdict
 
 # Targets from the issue: the runner within 1.25× of the bound, and ≥ 5× the sequential loop.
@@ -153,6 +153,10 @@ class _SerialEnvironment:
 
     async def open(self, theorem: Theorem) -> ProofSession:
         return _SerialSession(await self._inner.open(theorem), self._lock)
+
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        async with self._lock:
+            return await judge_proof(self._inner, theorem, proof)
 
     async def close(self) -> None:
         await self._inner.close()

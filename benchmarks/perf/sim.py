@@ -105,6 +105,14 @@ class SimEnvironment:
         self.usage.nominal_seconds += seconds
         self.usage.by_theorem[theorem] += seconds
 
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        """Replays the proof from the initial state on a session of its own."""
+        session = await self.open(theorem)
+        try:
+            return await session.verify(proof)
+        finally:
+            await session.close()
+
     async def close(self) -> None:
         return None
 

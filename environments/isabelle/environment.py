@@ -19,7 +19,7 @@ from environments.isabelle.theory import (
 )
 from prover.config import Config, IsabelleConfig
 from prover.errors import InputError
-from prover.types import Language, Theorem
+from prover.types import Language, Theorem, Verdict
 
 
 class IsabelleEnvironment:
@@ -74,6 +74,14 @@ class IsabelleEnvironment:
             await session.close()
             raise
         return session
+
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        """A fresh re-run of the statement and the whole proof on its own session."""
+        session = await self.open(theorem)
+        try:
+            return await session.verify(proof)
+        finally:
+            await session.close()
 
     async def close(self) -> None:
         await self.pool.close()

@@ -27,7 +27,7 @@ from environments.lean.dojo_target import dojo_theorem, target_of
 from environments.lean.screen import ScreenPolicy
 from prover.config import Config
 from prover.errors import BackendError, InputError
-from prover.types import Theorem
+from prover.types import Theorem, Verdict, VerdictStatus
 
 __all__ = [
     "DojoCounters",
@@ -201,6 +201,19 @@ class LeanDojoEnvironment:
         if session in self._sessions:
             self._sessions.discard(session)
             self._slots.release()
+
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        """The lean-repl whole-proof check where it can run; LeanDojo's own word is unchecked."""
+        checker, reason = self.whole_proof_checker()
+        if checker is not None and not theorem.statement.strip():
+            checker, reason = None, "the theorem carries no statement text to re-check"
+        if checker is None:
+            return Verdict(
+                VerdictStatus.UNCHECKED,
+                "lean-dojo",
+                f"LeanDojo's own check only; not re-checked as a whole proof because {reason}",
+            )
+        return await checker.check(theorem, proof)
 
     def whole_proof_checker(self) -> tuple[Any | None, str]:
         """The lean-repl whole-proof checker if usable, else None and why not."""

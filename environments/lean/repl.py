@@ -18,7 +18,7 @@ from environments.lean.statement import parse_statement
 from environments.lean.toolchain import pool_size, worker_settings
 from prover.config import Config, LeanConfig
 from prover.errors import InputError
-from prover.types import Language, Theorem
+from prover.types import Language, Theorem, Verdict
 
 
 class LeanReplEnvironment:
@@ -64,6 +64,10 @@ class LeanReplEnvironment:
             await session.close()
             raise
         return session
+
+    async def judge(self, theorem: Theorem, proof: str) -> Verdict:
+        """The whole-proof check in checker processes that never ran a model's tactic."""
+        return await self.checker.check(theorem, proof)
 
     def _warm_checker(self, header: str) -> None:
         """Start a checker process for `header` in the background, so the first proof's check
