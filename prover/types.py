@@ -130,6 +130,25 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Message:
+    """One turn of a chat prompt."""
+
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat prompt: hf and vllm render it with the tokenizer's `apply_chat_template`, the
+    openai backend sends it to `/v1/chat/completions`; a plain `str` prompt is a completion."""
+
+    messages: tuple[Message, ...]
+
+
+Prompt = str | Chat
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One generated continuation with its cumulative log-probability and token count."""
 

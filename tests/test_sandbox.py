@@ -22,7 +22,7 @@ needs_bwrap = pytest.mark.skipif(
 # "ok" or the exception it met.
 _PROBE = r"""
 import os, socket, sys
-home, store, scratch = sys.argv[1:4]
+home, store, scratch, outside = sys.argv[1:5]
 def attempt(name, fn):
     try:
         fn()
@@ -30,7 +30,7 @@ def attempt(name, fn):
     except Exception as exc:
         print(name, type(exc).__name__)
 attempt("write_scratch", lambda: open(os.path.join(scratch, "f"), "w").write("x"))
-attempt("write_root", lambda: open("/prover-sandbox-probe", "w").write("x"))
+attempt("write_outside", lambda: open(os.path.join(outside, "f"), "w").write("x"))
 attempt("read_store", lambda: open(os.path.join(store, "results.sqlite")).read())
 attempt("list_home", lambda: os.listdir(home) or (_ for _ in ()).throw(FileNotFoundError()))
 attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
@@ -40,7 +40,8 @@ print("pid", os.getpid())
 
 async def _probe(policy: SandboxPolicy, tmp_path: Path) -> dict[str, str]:
     home, store, scratch = tmp_path / "home", tmp_path / "store", tmp_path / "scratch"
-    for d in (home, store, scratch):
+    outside = tmp_path / "outside"  # visible to the process, but not its to write
+    for d in (home, store, scratch, outside):
         d.mkdir()
     (home / "secret").write_text("s")
     (store / "results.sqlite").write_text("runs")
@@ -48,13 +49,18 @@ async def _probe(policy: SandboxPolicy, tmp_path: Path) -> dict[str, str]:
     script.write_text(_PROBE)
     policy = SandboxPolicy(
         policy.kind,
-        readable=(str(script), sys.prefix, str(Path(sys.executable).resolve().parent)),
+        readable=(
+            str(script),
+            str(outside),
+            sys.prefix,
+            str(Path(sys.executable).resolve().parent),
+        ),
         writable=(str(scratch),),
         hidden=(str(home), str(store)),
     )
     tracker = ProcessTracker()
     spec = ProcessSpec(
-        (sys.executable, str(script), str(home), str(store), str(scratch)),
+        (sys.executable, str(script), str(home), str(store), str(scratch), str(outside)),
         stdin=False,
         sandbox=policy,
     )
@@ -69,12 +75,12 @@ async def _probe(policy: SandboxPolicy, tmp_path: Path) -> dict[str, str]:
 async def test_bwrap_confines_what_a_proof_process_can_touch(tmp_path: Path) -> None:
     seen = await _probe(SandboxPolicy("bwrap"), tmp_path)
     assert seen["write_scratch"] == "ok"
-    assert seen["write_root"] != "ok"
+    assert seen["write_outside"] != "ok"
+    assert not (tmp_path / "outside" / "f").exists()
     assert seen["read_store"] != "ok"
     assert seen["list_home"] != "ok"
     assert seen["network"] != "ok"
     assert int(seen["pid"]) < 10  # its own pid namespace
-    assert not Path("/prover-sandbox-probe").exists()
 
 
 async def test_none_is_an_explicit_opt_out(tmp_path: Path) -> None:
