@@ -324,6 +324,41 @@ class SketchConfig:
 
 
 @dataclass(frozen=True)
+class WholeProofConfig:
+    """The whole-proof strategy (prover/strategies/whole_proof.py): sample, check, repair.
+
+    Every budget is finite: `samples` first-round proofs, `rounds` repair rounds of at most
+    `repairs` proofs each, `max_total_tokens` generated tokens, and `search.wall_seconds`.
+    """
+
+    # Prompt format: auto (from the model name), deepseek-v1.5, deepseek-v2, goedel-v2, kimina.
+    # `--prompt NAME` (search.prompt) also selects one when it names a whole-proof format.
+    prompt: str = "auto"
+    samples: int = 32  # complete proofs sampled per theorem in the first round
+    batch: int = 8  # proofs per generate request (the generator batches across theorems)
+    rounds: int = 0  # repair rounds after the first; each gives failed proofs back to the model
+    repair: str = "auto"  # feedback (errors to the model) | resume (truncate-and-resume) | auto
+    repairs: int = 8  # failed proofs repaired per round (the most recent failures first)
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_tokens: int = 4096  # per sample (reasoning models need thousands)
+    max_total_tokens: int = 2_000_000  # generated tokens per theorem, all rounds together
+    check_all: bool = False  # check every first-round sample (exact per-sample pass@k)
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.batch < 1 or self.max_tokens < 1:
+            raise ValueError("whole_proof.samples, batch and max_tokens must be >= 1")
+        if self.rounds < 0 or self.repairs < 1:
+            raise ValueError("whole_proof.rounds must be >= 0 and whole_proof.repairs >= 1")
+        if self.repair not in ("auto", "feedback", "resume"):
+            raise ValueError("whole_proof.repair must be 'auto', 'feedback' or 'resume'")
+        if self.max_total_tokens < self.max_tokens:
+            raise ValueError("whole_proof.max_total_tokens must be at least whole_proof.max_tokens")
+        if not 0.0 <= self.temperature < float("inf") or not 0.0 < self.top_p <= 1.0:
+            raise ValueError("whole_proof.temperature must be >= 0 and top_p in (0, 1]")
+
+
+@dataclass(frozen=True)
 class SimConfig:
     """Simulated environment and generator of the performance harness (benchmarks/perf).
 
@@ -446,6 +481,7 @@ class Config:
     isabelle: IsabelleConfig = field(default_factory=IsabelleConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     sketch: SketchConfig = field(default_factory=SketchConfig)
+    whole_proof: WholeProofConfig = field(default_factory=WholeProofConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

@@ -72,6 +72,59 @@ class SketchSession(Protocol):
     ) -> tuple[ProofState, ...] | Failed: ...
 
 
+@dataclass(frozen=True)
+class ErrorMessage:
+    """One error of a checked proof; `line`/`column` (1-based / 0-based, as Lean counts) are
+    positions in `ProofFeedback.code`, None when the proof assistant gave none."""
+
+    text: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(frozen=True)
+class ProofFeedback:
+    """What a whole-proof check tells the model: the verdict and, when rejected, why.
+
+    `code` is the text that was checked (statement and proof); `errors` point into it.
+    `goals` is the goal state at the first error (before the failing step), `prefix` the
+    longest run of leading proof steps the proof assistant accepts (tactic text, "" if none):
+    a continuation sampled from `goals` completes `prefix` (truncate-and-resume).
+    """
+
+    ok: bool
+    checked_by: str
+    code: str = ""
+    errors: tuple[ErrorMessage, ...] = ()
+    goals: tuple[str, ...] = ()
+    prefix: str = ""
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked_by": self.checked_by,
+            "errors": [
+                {"line": e.line, "column": e.column, "text": e.text} for e in self.errors[:8]
+            ],
+            "goals": list(self.goals),
+            "prefix": self.prefix,
+            "message": self.message,
+        }
+
+
+@runtime_checkable
+class ProofChecking(Protocol):
+    """Optional capability of a session: check a whole proof and explain a rejection.
+
+    Cheaper than `verify` for proofs that fail and richer: Lean's messages, the goals at the
+    first error and the accepted prefix. `ok` may rest on a lighter check than the judge's;
+    the runner's judge still decides whether the proof counts.
+    """
+
+    async def check_proof(self, proof: str) -> ProofFeedback: ...
+
+
 @runtime_checkable
 class Judge(Protocol):
     """What decides whether a proof counts, independently of the strategy that found it.

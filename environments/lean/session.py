@@ -27,6 +27,7 @@ from environments.lean.statement import Statement, assemble
 from environments.lean.worker import ReplTimeout, ReplWorker
 from prover.config import LeanConfig
 from prover.errors import BackendError, InputError, ProverError
+from prover.protocols import ProofFeedback
 from prover.types import (
     Failed,
     FailureKind,
@@ -167,6 +168,21 @@ class LeanReplSession:
 
     async def verify(self, proof: str) -> Verdict:
         return await self._checker.check(self.theorem, proof)
+
+    async def check_proof(self, proof: str) -> ProofFeedback:
+        """The `ProofChecking` capability: see environments/lean/feedback.py."""
+        from environments.lean.feedback import check_proof
+
+        return await check_proof(
+            self._worker,
+            self.statement,
+            proof,
+            policy=self._policy,
+            timeout=self._config.verify_timeout,
+            run_tactic=self.run_tactic,
+            root=self.initial_state,
+            verify=self.verify,
+        )
 
     def assemble(self, steps: Sequence[str]) -> str:
         return assemble(steps)
