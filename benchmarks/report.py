@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from benchmarks.categories import CATEGORIES, OTHER, category
-from benchmarks.metrics import Rate, ks_up_to, mean_pass_at_k, rate
+from benchmarks.metrics import Rate, ks_up_to, mean_pass_at_k, rate, sample_counts
 from benchmarks.store import AttemptRow, RunInfo, Store
 
 _TOTALS = ("model_seconds", "env_seconds", "search_seconds", "total_seconds")
@@ -50,6 +50,8 @@ class RunSummary:
     unchecked_proofs: int
     totals: dict[str, float]
     only_here: tuple[str, ...] = ()
+    # pass@k over the proofs sampled within attempts (whole-proof runs that checked every one)
+    sample_pass_at_k: dict[int, float | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -76,6 +78,7 @@ class RunSummary:
             "solved": len(self.solved),
             "pass_rate": self.pass_rate.to_json(),
             "pass_at_k": {str(k): v for k, v in self.pass_at_k.items()},
+            "sample_pass_at_k": {str(k): v for k, v in self.sample_pass_at_k.items()},
             "categories": {k: v.to_json() for k, v in self.categories.items()},
             "statuses": self.statuses,
             "unchecked_proofs": self.unchecked_proofs,
@@ -151,6 +154,16 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
     k_max = max([info.attempts_per_theorem, *[r.attempts for r in theorems.values()]])
     samples = [(r.attempts, r.successes) for r in theorems.values()]
     pass_k = {k: mean_pass_at_k(samples, k) for k in ks_up_to(k_max)} if k_max > 1 else {}
+    per_sample: dict[str, tuple[int, int]] = {}
+    for name, attempts in by_theorem.items():
+        found = [sample_counts(r.details, counts(r)) for r in attempts]
+        exact = [f for f in found if f is not None]
+        if exact:
+            per_sample[name] = (sum(n for n, _ in exact), sum(c for _, c in exact))
+    n_max = max((n for n, _ in per_sample.values()), default=0)
+    sample_k = (
+        {k: mean_pass_at_k(per_sample.values(), k) for k in ks_up_to(n_max)} if n_max > 1 else {}
+    )
     cats: dict[str, Rate] = {}
     for label in (*CATEGORIES, OTHER):
         members = [r for r in theorems.values() if r.category == label]
@@ -169,6 +182,7 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
         statuses=dict(Counter(r.status for r in rows)),
         unchecked_proofs=sum(r.proved and not r.verified for r in rows),
         totals=totals,
+        sample_pass_at_k=sample_k,
     )
 
 
@@ -233,6 +247,20 @@ def to_markdown(report: Report) -> str:
             out.append(
                 f"| {s.name} | " + " | ".join(percent(s.pass_at_k.get(k)) for k in ks) + " |"
             )
+    if any(s.sample_pass_at_k for s in report.runs):
+        ks = sorted({k for s in report.runs for k in s.sample_pass_at_k})
+        out += ["", "## pass@k over sampled proofs (unbiased estimator)", ""]
+        out += [
+            "Within attempts whose every sampled proof was checked (`whole_proof.check_all`); "
+            "a sample counts if the in-search check accepted it and the judge accepted the "
+            "attempt's proof.",
+            "",
+        ]
+        out += ["| run | " + " | ".join(f"pass@{k}" for k in ks) + " |"]
+        out += ["|---|" + "---|" * len(ks)]
+        for s in report.runs:
+            cells = " | ".join(percent(s.sample_pass_at_k.get(k)) for k in ks)
+            out.append(f"| {s.name} | {cells} |")
     out += ["", "## By category", ""]
     out += ["| category | " + " | ".join(s.name for s in report.runs) + " |"]
     out += ["|---|" + "---|" * len(report.runs)]
@@ -263,10 +291,13 @@ def to_markdown(report: Report) -> str:
             out.append(f"- {s.name} ({len(s.only_here)}): {', '.join(s.only_here) or '–'}")
     if report.published and any(s.info.split == "test" for s in report.runs):
         out += ["", "## Published miniF2F-test results", "", report.published["description"], ""]
-        out += ["| system | kind | budget | test | source |", "|---|---|---|---|---|"]
+        out += [
+            "| system | kind | budget | test | statements | source |",
+            "|---|---|---|---|---|---|",
+        ]
         for p in report.published["results"]:
             out.append(
                 f"| {p['system']} | {p['kind']} | {p['budget']} | {p['test']:.1f}% | "
-                f"[{p['source']}]({p['url']}) |"
+                f"{p.get('statements', '–')} | [{p['source']}]({p['url']}) |"
             )
     return "\n".join(out) + "\n"

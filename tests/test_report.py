@@ -60,7 +60,7 @@ def test_every_minif2f_name_has_one_of_the_eight_categories(shared_data: Path) -
 def test_published_numbers_are_the_protocols_table_with_sources() -> None:
     data = published()
     rows = data["results"]
-    assert len(rows) == 17
+    assert len(rows) == 26
     by = {(r["system"], r["budget"]): r["test"] for r in rows}
     assert by[("Llemma 7B", "1x32x100")] == 26.2
     assert by[("DeepSeek-Prover-V1.5 RL + RMaxTS", "32x6400")] == 63.5
