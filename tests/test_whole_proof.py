@@ -435,3 +435,17 @@ def test_the_whole_proof_section_is_in_the_config() -> None:
     config = Config()
     assert config.whole_proof.samples == 32 and config.whole_proof.prompt == "auto"
     assert "whole_proof" in config.to_dict()
+
+
+def test_perf_figures_measure_the_same_work_and_a_located_error() -> None:
+    from benchmarks.perf.whole_proof import measure_batching, measure_checking
+
+    checking = measure_checking(proofs=3)
+    assert checking is not None
+    assert checking.located_prefix == "apply And.intro\nexact h1.left"
+    assert checking.rejected_per_second > 0 and checking.accepted_per_second > 0
+    batching = measure_batching(Config(), theorems=4, samples=4, batch=2)
+    assert batching.same_work
+    assert batching.sequential_batches == 4 * 2  # one request per batch when alone
+    assert batching.concurrent_batches < batching.sequential_batches
+    assert batching.gain > 1.0

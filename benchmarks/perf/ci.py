@@ -6,6 +6,8 @@
    loop overhead and real timers. Its sequential figure is the exact one from step 1 (the
    sequential loop overlaps nothing, so on a real clock it could only be slower).
 3. Search overhead with zero-latency stand-ins on one core.
+4. Whole proofs (benchmarks/perf/whole_proof.py): proofs checked per second per stand-in REPL
+   process, and the batching gain of N sampled proofs across theorems on the simulated GPU.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from benchmarks.perf.scheduler import (
     run_comparison,
     sim_theorems,
 )
+from benchmarks.perf.whole_proof import format_whole_proof, measure_batching, measure_checking
 from prover.cli.options import add_config_options, load_from_args
 from prover.errors import InputError
 
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         sequential=virtual.sequential,
     )
     overhead = measure_overhead(config)
+    checking, batching = measure_checking(), measure_batching(config)
 
     rows = [*_rows("virtual clock", virtual), *_rows(f"real clock ×{args.time_scale:g}", real)]
     rows.append(
@@ -101,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
                     "virtual": virtual.to_json(),
                     "real": real.to_json(),
                     "overhead": overhead.to_json(),
+                    "whole_proof": {
+                        "checking": checking.to_json() if checking else None,
+                        "batching": batching.to_json(),
+                    },
                     "targets": [
                         {"figure": name, "value": value, "target": target, "met": met}
                         for name, value, target, met in rows
@@ -116,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_comparison(real))
         print("\n== 3. search overhead ==")
         print(format_overhead(overhead))
+        print("\n== 4. whole proofs ==")
+        print(format_whole_proof(checking, batching))
         print(f"\n== targets (binding resource: {virtual.bound.binding}) ==")
         for name, value, target, met in rows:
             print(f"{name:<48}{value:>12,.3f}  {target:<10}{'met' if met else 'MISSED'}")
