@@ -100,16 +100,21 @@ class ProofFeedback:
     prefix: str = ""
     message: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, limit: int = 2000) -> dict[str, Any]:
+        """For the results store: at most 8 errors, each text clipped to `limit` characters."""
+
+        def clip(text: str) -> str:
+            return text if len(text) <= limit else text[:limit] + " …"
+
         return {
             "ok": self.ok,
             "checked_by": self.checked_by,
             "errors": [
-                {"line": e.line, "column": e.column, "text": e.text} for e in self.errors[:8]
+                {"line": e.line, "column": e.column, "text": clip(e.text)} for e in self.errors[:8]
             ],
-            "goals": list(self.goals),
-            "prefix": self.prefix,
-            "message": self.message,
+            "goals": [clip(g) for g in self.goals],
+            "prefix": clip(self.prefix),
+            "message": clip(self.message),
         }
 
 
