@@ -103,13 +103,22 @@ def test_the_format_follows_the_model_name_unless_chosen() -> None:
         proof_format("auto", "vllm:EleutherAI/llemma_7b")
     with pytest.raises(ConfigError, match="unknown whole-proof prompt"):
         proof_format("deepseek-v3")
-    config = load_config(overrides={"model": "vllm:x/y", "strategy": "whole-proof"})
-    with pytest.raises(ConfigError):
+    config = load_config(overrides={"model": "openai:x/y", "strategy": "whole-proof"})
+    with pytest.raises(ConfigError, match="no whole-proof prompt format is known"):
         create(config)
-    chosen = load_config(overrides={"model": "vllm:x/y", "search.prompt": "kimina"})
+    chosen = load_config(overrides={"model": "openai:x/y", "search.prompt": "kimina"})
     assert create(chosen).format.name == "kimina"  # --prompt selects it
-    explicit = load_config(overrides={"model": "vllm:x/y", "whole_proof.prompt": "goedel-v2"})
+    explicit = load_config(
+        overrides={
+            "model": "vllm:x/y",
+            "whole_proof.prompt": "goedel-v2",
+            "whole_proof.max_tokens": 1024,
+        }
+    )
     assert create(explicit).format.name == "goedel-v2"
+    no_room = load_config(overrides={"model": "vllm:deepseek-ai/DeepSeek-Prover-V2-7B"})
+    with pytest.raises(ConfigError, match=r"vllm\.max_model_len"):
+        create(no_room)  # 4096 new tokens do not fit in the default 4096-token context
     with pytest.raises(ConfigError, match=r"whole_proof\.repair"):
         load_config(overrides={"whole_proof.repair": "retry"})
     with pytest.raises(ConfigError, match="max_total_tokens"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from prover.config import Config, WholeProofConfig
+from prover.errors import ConfigError
 from prover.protocols import (
     ErrorMessage,
     GenerationParams,
@@ -422,6 +423,12 @@ def create(config: Config) -> WholeProof:
     names a whole-proof format, else the model's own format from its name.
     """
     settings = config.whole_proof
+    if config.model.startswith("vllm:") and settings.max_tokens >= config.vllm.max_model_len:
+        raise ConfigError(
+            f"whole_proof.max_tokens ({settings.max_tokens}) leaves no room for the prompt in "
+            f"vllm.max_model_len ({config.vllm.max_model_len}); raise vllm.max_model_len "
+            "(e.g. --set vllm.max_model_len=16384) or lower whole_proof.max_tokens"
+        )
     name = settings.prompt
     if name == "auto" and config.search.prompt in FORMATS:
         name = config.search.prompt
