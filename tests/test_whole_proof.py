@@ -402,6 +402,9 @@ async def test_sample_round_and_check_budgets_are_finite_and_recorded() -> None:
     result = await run(env, bad, tokens)
     assert result.stats.stop_reason == "max_total_tokens"
     assert result.stats.tokens <= 25 and len(result.details["attempts"]) == 2
+    assert result.details["budget"]["max_total_tokens"] == 25
+    assert result.details["used"] == {"tokens": 20, "checks": 1, "samples": 2}
+    assert result.details["budget"]["wall_seconds"] == Budget().wall_seconds
 
     rounds = strategy("deepseek-v2", samples=1, rounds=3, repairs=1)
     result = await run(env, bad, rounds)

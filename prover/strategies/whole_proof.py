@@ -109,6 +109,7 @@ class _Meter:
     """Every model call and check of one theorem goes through here: limits and counts."""
 
     deadline: float
+    wall_seconds: float
     max_checks: int
     max_total_tokens: int
     checks: int = 0
@@ -201,6 +202,7 @@ class WholeProof:
         start = time.perf_counter()
         meter = _Meter(
             deadline=start + budget.wall_seconds,
+            wall_seconds=budget.wall_seconds,
             max_checks=budget.max_tactics,
             max_total_tokens=self.settings.max_total_tokens,
         )
@@ -376,7 +378,10 @@ class WholeProof:
                 "repairs": self.settings.repairs,
                 "max_tokens": self.settings.max_tokens,
                 "max_total_tokens": self.settings.max_total_tokens,
+                "max_checks": meter.max_checks,
+                "wall_seconds": meter.wall_seconds,
             },
+            "used": {"tokens": meter.tokens, "checks": meter.checks, "samples": len(samples)},
             "rounds_run": rounds_run,
             # Per-sample counts of the first round, by the in-search check: exact (every sample
             # checked) only when nothing stopped the round early.
