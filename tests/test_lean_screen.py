@@ -32,7 +32,7 @@ CHEATS: list[tuple[str, str]] = [
     ("intro n\ninduction n\ndecreasing_by sorry", "sorry"),
     ("have h : False := by sorry\nexact h.elim", "sorry"),
     ('exact "--" ; sorry', "sorry"),  # `--` inside a string is not a comment
-    ('exact s!"{"--"}" ; sorry', "sorry"),  # nor inside an interpolation
+    ('exact s!"{"--"}" ; sorry', "interpolation"),  # `{…}` may be code: refused outright
     ("exact '\"' ; sorry", "sorry"),  # a char literal holding a quote
     ("exact?", "search-tactic"),
     ("apply?", "search-tactic"),
@@ -79,7 +79,7 @@ CHEATS: list[tuple[str, str]] = [
     (
         'have _a : String := "{"\nhave _b : String := "--"; '
         "have _h : 1 = 2 := (by set_option debug.skipKernelTC true in decide +kernel)",
-        "set_option",
+        "interpolation",
     ),
     ("rfl #html (pure default)", "#-command"),
     ("trivial #test ∀ n : Nat, n = n", "#-command"),
@@ -161,13 +161,14 @@ def test_headers_from_benchmarks_pass_and_code_runners_do_not() -> None:
         "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\nopen BigOperators Real\n"
     )
     assert screen_header(minif2f) is None
-    assert screen_header("import Mathlib\ntheorem helper : 1 = 1 := rfl\n") is None
+    assert screen_header("import Lean\nopen scoped BigOperators\nnoncomputable section\n") is None
     for header, rule in [
         ("import Mathlib\nset_option debug.skipKernelTC true\n", "set_option"),
-        ("import Mathlib\naxiom cheat : False\n", "axiom"),
-        ("import Mathlib\n#eval IO.println 1\n", "#eval"),
-        ('import Lean\nelab "cheat" : tactic => pure ()\n', "meta-code"),
-        ('import Lean\nrun_cmd Lean.logInfo "x"\n', "run_cmd"),
+        ("import Mathlib\naxiom cheat : False\n", "header"),
+        ("import Mathlib\n#eval IO.println 1\n", "header"),
+        ('import Lean\nelab "cheat" : tactic => pure ()\n', "header"),
+        ('import Lean\nrun_cmd Lean.logInfo "x"\n', "header"),
+        ("import Mathlib\ntheorem helper : 1 = 1 := rfl\n", "header"),
     ]:
         refusal = screen_header(header)
         assert refusal is not None and refusal.rule == rule, header
