@@ -216,6 +216,8 @@ def _identifier(text: str, i: int) -> tuple[int, str]:
             end = text.find("»", i + 1)
             if end < 0:
                 raise UnreadableText("an unterminated «…» identifier")
+            if "\n" in text[i:end]:  # re-indenting the proof would rename it
+                raise UnreadableText("a «…» identifier across lines")
             parts.append(text[i + 1 : end])
             i = end + 1
         else:
