@@ -246,6 +246,7 @@ def test_corpus_covers_every_class() -> None:
         "line-break",
         "statement",
         "header",
+        "hidden-command",
     }
     assert set(classes) == expected and min(classes.values()) >= 5, classes
     honest = Counter(c["where"] for c in cases if c["expect"] == "allowed")

@@ -241,6 +241,13 @@ _META = frozenset(
 # `--` comment does not), and other control characters no proof needs.
 _BREAKS = frozenset("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _ARITHMETIC = frozenset("+-*/%^")
+# Inside comments, strings and «…» names: after a syntax error Lean resumes parsing commands at the
+# error's position, which may lie inside such text, so code-running words there are refused too.
+_HIDDEN = re.compile(
+    r"#[A-Za-z_]|(?<![\w'!?.])(?:(?:run_tac|run_cmd|run_elab|run_meta|by_elab|elab|elab_rules"
+    r"|macro|macro_rules|syntax|initialize|builtin_initialize|unsafe\w*|implemented_by|extern)"
+    r"(?![\w'!?])|(?:Lean|IO)\s*\.)"
+)
 # Tactic keywords that bind a name with `:=`: their values are proofs, not configuration.
 _BINDERS = frozenset({"have", "let", "set", "obtain", "suffices", "show", "haveI", "letI", "this"})
 
@@ -405,10 +412,11 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
         yield bad
         return
     try:
-        tokens = lex(text).tokens
+        lexed = lex(text)
     except UnreadableText as exc:
         yield Refusal("unreadable", f"{exc}: the screen cannot read it the way Lean does")
         return
+    tokens = lexed.tokens
     if any(t.kind == "string" and t.braces for t in tokens):
         # Lean reads `{…}` as code in an interpolated string (`s!"…"`, `throwError "…"`, and any
         # syntax that asks for one): past such a string the screen cannot know what is code.
@@ -416,6 +424,17 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
             "interpolation", "a string holding `{` may be interpolated, and its `{…}` is code"
         )
         return
+
+    opaque = [(t.start, t.end) for t in tokens if t.kind in ("string", "char") or "«" in t.text]
+    for start, end in [*lexed.comments, *opaque]:
+        hidden = _HIDDEN.search(text, start, end)
+        if hidden is not None:
+            yield Refusal(
+                "hidden-command",
+                f"`{hidden.group(0)}` inside a comment, string or «…» name: after a syntax error "
+                "Lean resumes parsing there and would run it",
+            )
+            return
 
     for k, token in enumerate(tokens):
         if token.kind not in ("ident", "name"):
@@ -530,6 +549,9 @@ def screen_header(text: str, policy: ScreenPolicy | None = None) -> Refusal | No
         code = code_view(text)
     except UnreadableText as exc:
         return Refusal("unreadable", f"{exc}: the screen cannot read the header")
+    hidden = next((r for r in violations(text) if r.rule == "hidden-command"), None)
+    if hidden is not None:
+        return Refusal(hidden.rule, f"{hidden.detail} (in the header)")
     for line in code.split("\n"):
         line = line.strip(" \t\r")
         if not line:
