@@ -1,10 +1,10 @@
-"""The screen: proof text refused before it reaches Lean, each refusal naming its rule.
+"""The screen: Lean text refused before it reaches Lean, each refusal naming its rule.
 
-Tactics that could fake a proof, run arbitrary code, change the checker, or close the theorem and
-start a new command are refused. The screen reads code with comments removed (so English in a
-comment does not trip it) but keeps string contents (so nothing hides in a string), and refuses
-text it cannot read (an unterminated comment or string). It is the first of three lines of defence:
-the whole-proof check still rejects errors, sorries, foreign axioms and changed statements.
+It refuses what could fake a proof, run code (code runners, metaprogramming names, configuration
+values that are not literals), switch checks off, start another command, or be read differently
+by Lean than by the screen (lexer.py follows Lean's token rules and refuses what it cannot read;
+characters where Python and Lean split lines differently are refused). It is the cheap first
+filter and the host-safety line, never the judge: the whole-proof check or the kernel judge decides.
 """
 
 from __future__ import annotations
