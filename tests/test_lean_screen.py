@@ -370,6 +370,12 @@ def test_the_screens_never_crash(text: str) -> None:
         assert refusal is None or refusal.message.startswith("rejected by rule")
 
 
+def test_deep_nesting_is_refused_not_a_crash() -> None:
+    for value in ["(" * 3000 + "1" + ")" * 3000, "- " * 3000 + "1"]:
+        refusal = screen(f"simp (x := {value})")
+        assert refusal is not None and refusal.rule == "config"
+
+
 @settings(max_examples=300, deadline=None)
 @given(texts)
 def test_an_accepted_proof_reads_the_same_once_relined(text: str) -> None:

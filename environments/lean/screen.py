@@ -248,6 +248,11 @@ _HIDDEN = re.compile(
     r"|macro|macro_rules|syntax|initialize|builtin_initialize|unsafe\w*|implemented_by|extern)"
     r"(?![\w'!?])|(?:Lean|IO)\s*\.)"
 )
+# Inside an identifier: an unknown tactic `xrun_cmd …` is a syntax error reported one character
+# into the name, so Lean resumes parsing commands at `run_cmd …`.
+_HIDDEN_IN_NAME = re.compile(
+    r"run_cmd|run_elab|run_meta|run_tac|by_elab|elab|macro|syntax|initialize|set_option"
+)
 # Tactic keywords that bind a name with `:=`: their values are proofs, not configuration.
 _BINDERS = frozenset({"have", "let", "set", "obtain", "suffices", "show", "haveI", "letI", "this"})
 
@@ -384,7 +389,10 @@ def _config_refusals(tokens: tuple[Token, ...]) -> Iterator[Refusal]:
         if opener not in ("(", "{", ",", "with") or tokens[k].name in _BINDERS:
             continue
         end = _value_end(tokens, k + 3)
-        after = _literal(tokens, k + 3, end)
+        try:
+            after = _literal(tokens, k + 3, end)
+        except RecursionError:  # nested beyond any configuration: not a literal
+            after = None
         if after != end:
             yield Refusal(
                 "config",
@@ -426,8 +434,10 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
         return
 
     opaque = [(t.start, t.end) for t in tokens if t.kind in ("string", "char") or "«" in t.text]
-    for start, end in [*lexed.comments, *opaque]:
-        hidden = _HIDDEN.search(text, start, end)
+    names = [(t.start + 1, t.end) for t in tokens if t.kind in ("ident", "name")]
+    for start, end in [*lexed.comments, *opaque, *names]:
+        pattern = _HIDDEN_IN_NAME if (start, end) in names else _HIDDEN
+        hidden = pattern.search(text, start, end)
         if hidden is not None:
             yield Refusal(
                 "hidden-command",
