@@ -442,3 +442,38 @@ def test_check_gives_every_theorem_the_files_leading_header(tmp_path: Path) -> N
     prelude = "import Mathlib\nopen Real\n\n/- theorem fake : True := trivial -/\n"
     assert all(t.header == prelude for t, _ in found)
     assert [d.name for d in declarations(path.read_text(encoding="utf-8"))] == ["a", "b"]
+
+
+# -- against real Lean: the facts the screen is built on --------------------------------------
+
+
+async def _lean_replies(*commands: str) -> list[Any]:
+    from environments.lean.repl import LeanReplEnvironment
+    from environments.lean.replies import CommandReply, parse_command_reply
+
+    env = LeanReplEnvironment(LeanConfig(pool_size=1))
+    try:
+        async with env.pool.leased("import Lean") as worker, worker.operation():
+            replies = [parse_command_reply(await worker.command(c, 120.0)) for c in commands]
+    finally:
+        await env.close()
+    assert all(isinstance(r, CommandReply) for r in replies), replies
+    return replies
+
+
+@pytest.mark.lean
+async def test_lean_resumes_inside_an_unknown_tactic_and_keeps_comments_past_u2028() -> None:
+    resumed = 'xrun_cmd Lean.logInfo "resumed"'
+    hidden = "trivial -- c\u2028#eval (1 : Nat)"
+    replies = await _lean_replies(
+        f"example : True := by\n  {resumed}", f"example : True := by\n  {hidden}"
+    )
+    # The unknown tactic's error is reported one character in; the command after it ran.
+    assert "resumed" in replies[0].infos()
+    assert screen(resumed) is not None
+    refusal = screen("xrun_cmd pure ()")  # with nothing else to refuse, this rule does it
+    assert refusal is not None and refusal.rule == "hidden-command"
+    # Lean's `--` comment does not end at U+2028: nothing ran, nothing failed. Only Python's
+    # splitlines would have made `#eval` a line of its own; the screen refuses the character.
+    assert not replies[1].errors and not replies[1].infos()
+    assert screen(hidden) is not None

@@ -434,10 +434,8 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
         return
 
     opaque = [(t.start, t.end) for t in tokens if t.kind in ("string", "char") or "«" in t.text]
-    names = [(t.start + 1, t.end) for t in tokens if t.kind in ("ident", "name")]
-    for start, end in [*lexed.comments, *opaque, *names]:
-        pattern = _HIDDEN_IN_NAME if (start, end) in names else _HIDDEN
-        hidden = pattern.search(text, start, end)
+    for start, end in [*lexed.comments, *opaque]:
+        hidden = _HIDDEN.search(text, start, end)
         if hidden is not None:
             yield Refusal(
                 "hidden-command",
@@ -483,6 +481,17 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
         elif token.name in _COMMANDS or token.name in ("open", "scoped"):
             yield Refusal(
                 "new-command", f"`{token.name}` ends the theorem and starts another command"
+            )
+
+    for token in tokens:
+        inside = token.kind in ("ident", "name") and _HIDDEN_IN_NAME.search(
+            text, token.start + 1, token.end
+        )
+        if inside:
+            yield Refusal(
+                "hidden-command",
+                f"`{inside.group(0)}` inside the name `{token.text}`: Lean reports an unknown "
+                "tactic one character in and resumes parsing commands there",
             )
 
     for k, token in enumerate(tokens):
