@@ -1,6 +1,6 @@
 """Lean 4's token rules in Python, for the screen: where comments, strings and names are.
 
-It follows `tokenFn` and `whitespace` of Lean.Parser.Basic (v4.24): `--` comments end at "\\n"
+It follows `tokenFn` and `whitespace` of Lean.Parser.Basic: `--` comments end at "\\n"
 only; block comments nest; `"…"` strings take the escapes `\\\\ \\" \\' \\n \\t \\r \\xHH \\uHHHH`
 and a `\\`-newline gap; `'c'` is a char literal only where a token starts and the next character
 is not `'`; numbers (`0x…`, `0b…`, `0o…`, `1_000`, `2.5e-3`) end where Lean's end, so `2sorry`
