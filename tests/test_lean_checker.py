@@ -216,8 +216,9 @@ def test_declarations_of_a_file() -> None:
     assert [d.name for d in found] == ["helper", "main_thm", "by_line"]
     helper, main, line = found
     assert helper.statement.endswith("x + 0 = 1 := by") and helper.proof == "  simpa using h"
-    assert main.proof == "exact rfl" and "lemma helper" in main.header
-    assert line.proof == "rfl" and line.header.startswith("import Mathlib")
+    # Every theorem is checked against the file's leading header, never earlier declarations.
+    assert main.proof == "exact rfl" and main.header == "import Mathlib\nopen Real\n\n"
+    assert line.proof == "rfl" and line.header == main.header == helper.header
 
 
 # -- the checker on the stand-in ---------------------------------------------------------------

@@ -150,6 +150,8 @@ async def test_deepseek_statements_open_too(library: Path, tmp_path: Path) -> No
             await env.open(theorem("theorem nope : 1 = 2 := by sorry"))
         with pytest.raises(InputError, match="header"):
             await env.open(theorem(header="import Mathlib\nset_option debug.skipKernelTC true"))
+        with pytest.raises(InputError, match="statement of 'complex_and' is refused"):
+            await env.open(theorem("theorem complex_and : (by exact (sorry : ℕ)) = 1 := by sorry"))
         await session.close()
     finally:
         await env.close()

@@ -22,7 +22,7 @@ from environments.lean.replies import (
     RequestFailure,
     parse_command_reply,
 )
-from environments.lean.screen import ScreenPolicy, screen, screen_header
+from environments.lean.screen import ScreenPolicy, screen, screen_header, screen_statement
 from environments.lean.statement import (
     Statement,
     axioms_command,
@@ -144,8 +144,12 @@ class WholeProofChecker:
         await self.close()
 
     def refusal(self, theorem: Theorem, proof: str) -> Verdict | None:
-        """The screen's verdict, if it refuses the header or the proof."""
-        refused = screen_header(theorem.header, self._policy) or screen(proof, self._policy)
+        """The screen's verdict, if it refuses the header, the statement or the proof."""
+        refused = (
+            screen_header(theorem.header, self._policy)
+            or screen_statement(theorem.statement, self._policy)
+            or screen(proof, self._policy)
+        )
         return rejected(refused.message) if refused is not None else None
 
     async def check(self, theorem: Theorem, proof: str) -> Verdict:

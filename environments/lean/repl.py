@@ -12,7 +12,7 @@ import contextlib
 
 from environments.lean.checker import WholeProofChecker
 from environments.lean.pool import ReplPool
-from environments.lean.screen import ScreenPolicy, screen_header
+from environments.lean.screen import ScreenPolicy, screen_header, screen_statement
 from environments.lean.session import LeanReplSession
 from environments.lean.statement import parse_statement
 from environments.lean.toolchain import pool_size, worker_settings
@@ -55,6 +55,9 @@ class LeanReplEnvironment:
         refused = screen_header(theorem.header, self._policy)
         if refused is not None:
             raise InputError(f"the header of '{theorem.name}' is refused: {refused.message}")
+        refused = screen_statement(theorem.statement, self._policy)
+        if refused is not None:
+            raise InputError(f"the statement of '{theorem.name}' is refused: {refused.message}")
         self._warm_checker(theorem.header)
         worker = await self.pool.lease(theorem.header)
         session = LeanReplSession(theorem, statement, worker, self.pool, self.checker, self.config)

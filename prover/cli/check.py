@@ -13,11 +13,15 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prover.cli.options import config_from_args
 from prover.config import Config
 from prover.errors import InputError
 from prover.types import Language, Theorem, Verdict
+
+if TYPE_CHECKING:
+    from environments.lean.screen import ScreenPolicy
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def theorems_in(path: Path, name: str | None) -> list[tuple[Theorem, str]]:
-    """(theorem, proof) for each theorem of the file (or only `name`); InputError if none."""
+def theorems_in(
+    path: Path, name: str | None, policy: ScreenPolicy | None = None
+) -> list[tuple[Theorem, str]]:
+    """(theorem, proof) for each theorem of the file (or only `name`); InputError if none, or if
+    the screen refuses a chosen theorem's header or statement (the file is untrusted too)."""
+    from environments.lean.screen import screen_header, screen_statement
     from environments.lean.statement import declarations
 
     if not path.is_file():
@@ -55,6 +63,10 @@ def theorems_in(path: Path, name: str | None) -> list[tuple[Theorem, str]]:
         names = ", ".join(d.name for d in found[:10]) or "none"
         what = f"no theorem '{name}'" if name else "no theorem with a proof"
         raise InputError(f"{what} in '{path}' (found: {names}); check --theorem")
+    for d in chosen:
+        refused = screen_header(d.header, policy) or screen_statement(d.statement, policy)
+        if refused is not None:
+            raise InputError(f"'{d.name}' in '{path}' is refused: {refused.message}")
     return [
         (
             Theorem(
@@ -78,8 +90,10 @@ async def _check_all(items: list[tuple[Theorem, str]], config: Config) -> list[V
 
 
 def run(args: argparse.Namespace) -> int:
+    from environments.lean.screen import ScreenPolicy
+
     config = config_from_args(args)
-    items = theorems_in(Path(args.file), args.theorem)
+    items = theorems_in(Path(args.file), args.theorem, ScreenPolicy.from_config(config.lean))
     from environments.lean.toolchain import worker_settings
 
     worker_settings(config.lean)  # a missing toolchain or build is a one-line error up front
