@@ -54,6 +54,12 @@ def isabelle_config(root: Path, ports: list[int], **isabelle: Any) -> Config:
     """A config for the isabelle environment under `root`; `isabelle` overrides [isabelle]."""
     values: dict[str, Any] = {
         "environment": "isabelle",
+        # The stand-ins' own pid files and argv logs live under the test's tmp; the sandboxed
+        # launch has tests of its own.
+        "sandbox": "none",
+        # These configs drive PISA stand-ins; the batch judge has its own stand-in `isabelle`
+        # (isabelle_standin) and tests.
+        "isabelle.judge": "pisa",
         "store.home": str(root / "home"),
         "isabelle.isabelle_path": str(fake_isabelle(root)),
         "isabelle.ports": ports,
