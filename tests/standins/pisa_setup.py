@@ -27,6 +27,18 @@ def fake_isabelle(root: Path) -> Path:
     return home
 
 
+def isabelle_standin(home: Path) -> Path:
+    """Make `home`/bin/isabelle run fake_isabelle.py (the batch judge's stand-in)."""
+    script = home / "bin" / "isabelle"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{STANDINS / "fake_isabelle.py"}" "$@"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (PISA's class name must encode a real port)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
