@@ -274,7 +274,7 @@ def test_judge_config_keys():
 
     cfg = load_config(None, {}).isabelle
     assert (cfg.judge, cfg.judge_logic, cfg.restart_attempts) == ("build", "HOL", 5)
-    with pytest.raises(ConfigError, match="isabelle.judge must be 'build' or 'pisa'"):
+    with pytest.raises(ConfigError, match=r"isabelle\.judge must be 'build' or 'pisa'"):
         load_config(None, {"isabelle.judge": "kernel"})
     with pytest.raises(ConfigError, match="judge_timeout"):
         load_config(None, {"isabelle.judge_timeout": 0})

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +64,13 @@ def fake_jar(root: Path) -> Path:
     return jar
 
 
-def isabelle_config(root: Path, ports: list[int], **isabelle: Any) -> Config:
+def isabelle_config(root: Path, ports: list[int], sandbox: str = "none", **isabelle: Any) -> Config:
     """A config for the isabelle environment under `root`; `isabelle` overrides [isabelle]."""
     values: dict[str, Any] = {
         "environment": "isabelle",
         # The stand-ins' own pid files and argv logs live under the test's tmp; the sandboxed
         # launch has tests of its own.
-        "sandbox": "none",
+        "sandbox": sandbox,
         # These configs drive PISA stand-ins; the batch judge has its own stand-in `isabelle`
         # (isabelle_standin) and tests.
         "isabelle.judge": "pisa",
@@ -94,3 +96,33 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bo
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+@contextmanager
+def pisa_in_thread(script: Any = None) -> Iterator[int]:
+    """The scripted PISA stand-in served from a thread with its own event loop (for code, such as
+    the CLI, that runs `asyncio.run` itself); yields its port and stops it on exit."""
+    from standins.pisa_scripted import serve
+
+    loop = asyncio.new_event_loop()
+    ready: dict[str, Any] = {}
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server, port, _ = loop.run_until_complete(serve(script=script))
+        ready.update(server=server, port=port)
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(server.stop(None))
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(timeout=20):
+        raise RuntimeError("the PISA stand-in did not start within 20 s")
+    try:
+        yield int(ready["port"])
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=20)
