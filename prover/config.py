@@ -261,7 +261,9 @@ class IsabelleConfig:
     # Who decides that a proof counts: "build" checks a theory in batch mode with the local
     # Isabelle (`isabelle process`, no PISA), "pisa" re-runs the proof on a fresh PISA state.
     judge: str = "build"
-    judge_logic: str = "HOL"  # the heap the judge starts from (`isabelle process -l`)
+    # The heap the judge starts from (`isabelle process -l`): HOL-Number_Theory holds every
+    # default import (HOL-Library, HOL-Computational_Algebra), so no import is re-read per proof.
+    judge_logic: str = "HOL-Number_Theory"
     judge_timeout: float = 900.0  # one judge run: Isabelle start, imports, the proof
     judge_memory_gb: float = 16.0  # address-space cap of the judge's Isabelle; 0 = none
     restart_attempts: int = 5  # restarts of a dead server (with doubling pauses) before it is lost

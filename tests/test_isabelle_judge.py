@@ -56,7 +56,7 @@ async def test_accepts_through_isabelle_process_as_the_system_manual_gives_it(tm
         verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == JUDGE == "isabelle-build"
     )
     argv = json.loads((record / "argv.json").read_text())
-    assert argv[:5] == ["process", "-l", "HOL", "-o", "quick_and_dirty=false"]
+    assert argv[:5] == ["process", "-l", "HOL-Number_Theory", "-o", "quick_and_dirty=false"]
     assert argv[5] == "-e" and re.fullmatch(r'writeln "PROVER_JUDGE_START_[0-9a-f]{16}"', argv[6])
     assert argv[7] == "-T" and argv[9] == "-e" and len(argv) == 11
     theory_path, check = Path(argv[8]), argv[10]
@@ -273,7 +273,7 @@ def test_judge_config_keys():
     from prover.errors import ConfigError
 
     cfg = load_config(None, {}).isabelle
-    assert (cfg.judge, cfg.judge_logic, cfg.restart_attempts) == ("build", "HOL", 5)
+    assert (cfg.judge, cfg.judge_logic, cfg.restart_attempts) == ("build", "HOL-Number_Theory", 5)
     with pytest.raises(ConfigError, match=r"isabelle\.judge must be 'build' or 'pisa'"):
         load_config(None, {"isabelle.judge": "kernel"})
     with pytest.raises(ConfigError, match="judge_timeout"):

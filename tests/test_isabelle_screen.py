@@ -51,6 +51,7 @@ CHEATS: dict[str, list[str]] = {
         "by simp <hammer> x",
         "by simp < SEP >",
         "by simp <delete> default",
+        "by simp \\<SEP> sorry",
     ],
     # text Isabelle would refuse or read differently: never sent
     "unbalanced text": [

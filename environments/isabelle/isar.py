@@ -44,6 +44,9 @@ _STATEMENT = re.compile(r"^\s*(theorem|lemma|corollary|proposition|schematic_goa
 # `<SEP>` the pieces of `<parse text>`, `<hammer>` Sledgehammer's reply. Any tag-shaped text (not
 # an Isabelle symbol such as `\<open>`) in a proof could re-frame what the server or we read.
 _PISA_TAG = re.compile(r"(?<!\\)<\s*[A-Za-z_][A-Za-z_ ]*>")
+# PISA splits on these exact strings, so they are refused even where they look like an Isabelle
+# symbol (`\<SEP>`): the client would cut `\<SEP>` apart just the same.
+_PISA_TAGS = ("<SEP>", "<hammer>", "<apply to top level state>", "<clone>", "<delete>")
 _OPEN = "\\<open>"
 _CLOSE = "\\<close>"
 
@@ -221,8 +224,9 @@ def screen(text: str, *, allow_sorry: bool = False, allow_eval: bool = False) ->
     """Refuse text that would fake a proof, run code, or re-frame PISA's tagged protocol; None
     when it may be sent to Isabelle. Every command piece sent is screened, not just the whole."""
     tag = _PISA_TAG.search(text)
-    if tag is not None:
-        return Failed(FailureKind.REJECTED, f"the text contains PISA's tag text {tag.group(0)!r}")
+    found = tag.group(0) if tag is not None else next((t for t in _PISA_TAGS if t in text), None)
+    if found is not None:
+        return Failed(FailureKind.REJECTED, f"the text contains PISA's tag text {found!r}")
     try:
         bodies = [_scan(text, keep_literals=False, reading=r) for r in _READINGS]
         literal = [_scan(text, keep_literals=True, reading=r) for r in _READINGS]

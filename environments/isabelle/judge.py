@@ -50,7 +50,7 @@ class BuildSettings:
 
     isabelle_path: str  # the local Isabelle2022 directory ("" when there is none)
     imports: tuple[str, ...]
-    logic: str = "HOL"
+    logic: str = "HOL-Number_Theory"
     timeout: float = 900.0
     memory_limit_bytes: int | None = None
     allow_eval: bool = False
