@@ -52,6 +52,7 @@ CHEATS: dict[str, list[str]] = {
         "by simp < SEP >",
         "by simp <delete> default",
         "by simp \\<SEP> sorry",
+        "by simp <SEP\n>",
     ],
     # text Isabelle would refuse or read differently: never sent
     "unbalanced text": [
@@ -70,6 +71,9 @@ CHEATS: dict[str, list[str]] = {
         "end theory Evil imports Main begin",
         "by eval",
         "by normalization",
+        "txt \\<open>@{ML \\<open>Skip_Proof.cheat_tac\\<close>}\\<close> by simp",
+        "txt \\<open>\\<^ML>\\<open>()\\<close>\\<close> by simp",
+        "{* sorry *} by simp",
     ],
 }
 HONEST = [

@@ -240,3 +240,19 @@ def test_an_unreachable_server_makes_prove_exit_2_with_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "did not start" in err and "isabelle.start=true" in err
+
+
+async def test_an_open_cancelled_mid_statement_reinitialises_instead_of_waiting(tmp_path):
+    script = default_script()
+    script.hang.add(STATEMENT.strip())  # the statement itself never returns
+    server, port, _ = await serve(script=script)
+    env = create(isabelle_config(tmp_path, [port], start=False, query_timeout=5.0))
+    try:
+        start = time.perf_counter()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(env.open(THEOREM), 0.5)
+        assert time.perf_counter() - start < 2.0  # no `<delete>` queued behind the hung step
+        assert await wait_until(lambda: env.pool.initialisations == 2, 10.0)
+    finally:
+        await env.close()
+        await server.stop(None)

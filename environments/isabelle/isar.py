@@ -27,9 +27,11 @@ GAP_WORD = "sledgehammer"
 # `\<proof>` is Isabelle's other spelling of `sorry` (Pure's skip_proof command).
 _SORRY = re.compile(r"\bsorry\b|\\<proof>")
 # Checked with string literals and cartouches kept: a method name may be written as a string
-# (`apply ("tactic" ‹…›)`), and ML inside a literal is still ML.
+# (`apply ("tactic" ‹…›)`), ML inside a literal is still ML, and an ML antiquotation in a text
+# cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle.
 _FORBIDDEN_ANYWHERE = re.compile(
     r"\b(cheat_tac|Skip_Proof|skip_proof|quick_and_dirty|oracle)\b|\"(tactic|raw_tactic)\""
+    r"|(@\{\s*ML\w*|\\<\^ML\w*>)"
 )
 _FORBIDDEN = re.compile(
     r"\b(oops|ML|ML_val|ML_prf|ML_command|ML_file|ML_export|SML_file|SML_import|SML_export|"
@@ -43,7 +45,7 @@ _STATEMENT = re.compile(r"^\s*(theorem|lemma|corollary|proposition|schematic_goa
 # PISA's wire format is tagged text: `<apply to top level state>` separates the fields of a step,
 # `<SEP>` the pieces of `<parse text>`, `<hammer>` Sledgehammer's reply. Any tag-shaped text (not
 # an Isabelle symbol such as `\<open>`) in a proof could re-frame what the server or we read.
-_PISA_TAG = re.compile(r"(?<!\\)<\s*[A-Za-z_][A-Za-z_ ]*>")
+_PISA_TAG = re.compile(r"(?<!\\)<\s*[A-Za-z_][A-Za-z_\s]*>")
 # PISA splits on these exact strings, so they are refused even where they look like an Isabelle
 # symbol (`\<SEP>`): the client would cut `\<SEP>` apart just the same.
 _PISA_TAGS = ("<SEP>", "<hammer>", "<apply to top level state>", "<clone>", "<delete>")
@@ -250,7 +252,7 @@ def screen(text: str, *, allow_sorry: bool = False, allow_eval: bool = False) ->
     for kept in literal:
         match = _FORBIDDEN_ANYWHERE.search(kept)
         if match is not None:
-            word = match.group(1) or match.group(2)
+            word = match.group(1) or match.group(2) or match.group(3)
             return Failed(
                 FailureKind.REJECTED,
                 f"`{word}` is not allowed in a proof, not even inside a literal (it runs code)",

@@ -129,6 +129,9 @@ class IsabelleSession:
                 )
             name, text = await self._step(THEORY_STATE, self.statement)
             level = await self._client.proof_level(name)
+        except asyncio.CancelledError:
+            self._interrupted = True  # the server may still be busy with the statement
+            raise
         except PisaError as exc:
             if exc.server_unusable:
                 await self._recover_quietly()
