@@ -143,8 +143,10 @@ def argv(settings: BuildSettings, theory_path: Path, check: str, started: str) -
 
 def classify(returncode: int | None, output: str, secret: str, started: str) -> Verdict:
     """The verdict for one finished run (see the module docstring)."""
+    # Markers are matched inside lines (Isabelle may decorate its messages); the secrets exist
+    # only on our command line, so no proof text can print them.
     lines = output.splitlines()
-    if returncode == 0 and f"{secret} ACCEPT" in lines:
+    if returncode == 0 and f"{secret} ACCEPT" in output:
         return Verdict(
             VerdictStatus.ACCEPTED,
             JUDGE,
@@ -156,9 +158,9 @@ def classify(returncode: int | None, output: str, secret: str, started: str) -> 
         return Verdict(VerdictStatus.REJECTED, JUDGE, f"the theorem depends on oracles: {names}")
     if any(f"{secret} HYPOTHESES" in ln for ln in lines):
         return Verdict(VerdictStatus.REJECTED, JUDGE, "the theorem has open hypotheses")
-    if returncode == 1 and started in lines:
+    if returncode == 1 and started in output:
         return Verdict(VerdictStatus.REJECTED, JUDGE, f"Isabelle refused it: {_errors(lines)}")
-    if started not in lines:
+    if started not in output:
         return Verdict(
             VerdictStatus.ERROR,
             JUDGE,
