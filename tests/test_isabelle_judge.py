@@ -118,7 +118,8 @@ async def test_a_hung_isabelle_is_an_error_at_the_deadline_and_is_stopped(
 
 
 async def test_sorry_and_code_are_refused_before_isabelle_runs(tmp_path, record):
-    for proof in ("h0(**)sorry", "by eval", "ML_prf \\<open>\\<close> by simp", "<SEP> by simp"):
+    cases = ("h0(**)sorry", "by eval", "ML_prf \\<open>\\<close> by simp", "<SEP> by simp")
+    for proof in (*cases, "sledgehammer", 'have h: "x = 6" normalhammer\nthus ?thesis by simp'):
         verdict = await _judge(_settings(tmp_path), proof)
         assert verdict.status is VerdictStatus.REJECTED, proof
     assert not (record / "argv.json").exists()

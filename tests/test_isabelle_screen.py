@@ -113,6 +113,8 @@ def test_hammer_words_in_strings_comments_and_cartouches_are_not_rewritten():
     assert isar.with_gap_word("normalhammer_lemma hammer'", "normalhammer") == (
         "normalhammer_lemma hammer'"
     )
+    assert not isar.has_gap_word('have "hammer x" (* hammer *) txt \\<open>hammer\\<close> by simp')
+    assert isar.has_gap_word(text) and isar.has_gap_word("by simp\nnormalhammer")
 
 
 def test_screen_pieces_names_the_step():

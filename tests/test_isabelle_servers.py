@@ -205,6 +205,7 @@ async def test_our_pisa_jvm_runs_in_the_sandbox_with_loopback_networking(tmp_pat
     finally:
         await env.close()
     assert result.__class__.__name__ == "Finished"
+    assert (tmp_path / "home" / ".isabelle").is_dir()  # bound writable, so heaps persist
     assert Path(cmdline[0]).name == "bwrap" and "--unshare-net" not in cmdline
     assert "--die-with-parent" in cmdline and "--unshare-pid" in cmdline
 

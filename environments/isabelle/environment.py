@@ -3,6 +3,7 @@ judged by Isabelle in batch mode (`isabelle.judge = "build"`) or by a fresh PISA
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from pathlib import Path
@@ -172,6 +173,11 @@ def _jvm_sandbox(
     if policy is None:
         return None
     home = Path(os.environ.get("HOME", "~")).expanduser()
+    if policy.kind == "bwrap":
+        # Made now so it is bound (and kept): inside the sandbox $HOME is an empty tmpfs, and
+        # heaps Isabelle built there would be lost with it.
+        with contextlib.suppress(OSError):
+            (home / ".isabelle").mkdir(exist_ok=True)
     return policy.allowing(
         readable=[str(isabelle), str(Path(cfg.jar).expanduser()), str(workdir), str(theory.parent)],
         writable=[str(home / ".isabelle")],

@@ -213,6 +213,18 @@ def with_gap_word(text: str, hammer_command: str) -> str:
     return "".join(pattern.sub(GAP_WORD, p) if k == "code" else p for k, p in regions)
 
 
+def has_gap_word(text: str, extra: Sequence[str] = ()) -> bool:
+    """True when the code of `text` (not its comments or literals) holds a hammer word."""
+    words = sorted(HAMMER_WORDS | set(extra), key=len, reverse=True)
+    pattern = re.compile(
+        r"(?<![\w'.])(" + "|".join(re.escape(w) for w in words if w) + r")(?![\w'.])"
+    )
+    try:
+        return any(k == "code" and pattern.search(p) for k, p in _regions(text))
+    except Unbalanced:
+        return False  # the screen refuses it
+
+
 def uses_evaluation(text: str) -> bool:
     """True when the text calls a method that proves by evaluating generated code."""
     try:

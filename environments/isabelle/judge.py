@@ -215,6 +215,12 @@ class BuildJudge:
         screened = isar.screen(proof, allow_eval=settings.allow_eval)
         if screened is not None:
             return Verdict(VerdictStatus.REJECTED, JUDGE, screened.message)
+        if isar.has_gap_word(proof):  # in batch mode Sledgehammer only prints; it proves nothing
+            return Verdict(
+                VerdictStatus.REJECTED,
+                JUDGE,
+                "the proof still holds a hammer step (sledgehammer); record the tactic it found",
+            )
         nonce = secrets.token_hex(8)
         name, fact = f"Prover_Check_{nonce}", f"prover_goal_{nonce}"
         secret, started = secrets.token_hex(16), f"PROVER_JUDGE_START_{secrets.token_hex(8)}"
