@@ -74,6 +74,10 @@ CHEATS: dict[str, list[str]] = {
         "txt \\<open>@{ML \\<open>Skip_Proof.cheat_tac\\<close>}\\<close> by simp",
         "txt \\<open>\\<^ML>\\<open>()\\<close>\\<close> by simp",
         "{* sorry *} by simp",
+        # configuration that trusts an external tool through an oracle
+        "using [[smt_oracle]] by smt",
+        "using [[smt_oracle = true]] by (smt (z3))",
+        "by (approximation 10)",
     ],
 }
 HONEST = [

@@ -30,7 +30,7 @@ _SORRY = re.compile(r"\bsorry\b|\\<proof>")
 # (`apply ("tactic" ‹…›)`), ML inside a literal is still ML, and an ML antiquotation in a text
 # cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle.
 _FORBIDDEN_ANYWHERE = re.compile(
-    r"\b(cheat_tac|Skip_Proof|skip_proof|quick_and_dirty|oracle)\b|\"(tactic|raw_tactic)\""
+    r"\b(cheat_tac|Skip_Proof|skip_proof|quick_and_dirty|\w*oracle\w*)\b|\"(tactic|raw_tactic)\""
     r"|(@\{\s*ML\w*|\\<\^ML\w*>)"
 )
 _FORBIDDEN = re.compile(
@@ -39,8 +39,9 @@ _FORBIDDEN = re.compile(
     r"syntax_declaration|oracle|axiomatization|quick_and_dirty|skip_proof|Skip_Proof|"
     r"cheat_tac|tactic|raw_tactic|theory|end)\b"
 )
-# Proof methods that trust the code generator through an oracle (Isabelle's native_decide).
-_EVALUATION = re.compile(r"\b(eval|normalization)\b")
+# Proof methods that trust the code generator through an oracle (Isabelle's native_decide):
+# `approximation` also proves by evaluation (its theory names the `holds_by_evaluation` oracle).
+_EVALUATION = re.compile(r"\b(eval|normalization|approximation)\b")
 _STATEMENT = re.compile(r"^\s*(theorem|lemma|corollary|proposition|schematic_goal)\b", re.MULTILINE)
 # PISA's wire format is tagged text: `<apply to top level state>` separates the fields of a step,
 # `<SEP>` the pieces of `<parse text>`, `<hammer>` Sledgehammer's reply. Any tag-shaped text (not
@@ -258,8 +259,8 @@ def screen(text: str, *, allow_sorry: bool = False, allow_eval: bool = False) ->
         if not allow_eval and _EVALUATION.search(body):
             return Failed(
                 FailureKind.REJECTED,
-                "`eval`/`normalization` prove by running generated code (an oracle); "
-                "allow them with isabelle.allow_eval = true",
+                "`eval`/`normalization`/`approximation` prove by running generated code "
+                "(an oracle); allow them with isabelle.allow_eval = true",
             )
     for kept in literal:
         match = _FORBIDDEN_ANYWHERE.search(kept)
