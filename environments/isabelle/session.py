@@ -331,7 +331,7 @@ class IsabelleSession:
             if self._closes(level, handle):
                 raise _Closed(f"the sketch goes on after the proof is closed (step {i + 1})")
             gap = isar.is_gap(command, (self._hammer.command,))
-            if gap or isar.command_word(command) == "sorry":
+            if gap or isar.command_word(command) in ("sorry", "\\<proof>"):
                 here = IsarHandle(name, self._generation, path, gap_level=level)
                 gaps.append(ProofState((text.strip(),), here))
                 step = "sorry"  # Isabelle skips the goal; the gap is closed later
