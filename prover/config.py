@@ -258,6 +258,15 @@ class IsabelleConfig:
     # `eval` / `normalization` prove by running generated code through an oracle, like Lean's
     # native_decide; DSP counted them. Off by default (then `by eval` is skipped as a heuristic).
     allow_eval: bool = False
+    # Who decides that a proof counts: "build" checks a theory in batch mode with the local
+    # Isabelle (`isabelle process`, no PISA), "pisa" re-runs the proof on a fresh PISA state.
+    judge: str = "build"
+    # The heap the judge starts from (`isabelle process -l`): HOL-Number_Theory holds every
+    # default import (HOL-Library, HOL-Computational_Algebra), so no import is re-read per proof.
+    judge_logic: str = "HOL-Number_Theory"
+    judge_timeout: float = 900.0  # one judge run: Isabelle start, imports, the proof
+    judge_memory_gb: float = 16.0  # address-space cap of the judge's Isabelle; 0 = none
+    restart_attempts: int = 5  # restarts of a dead server (with doubling pauses) before it is lost
 
     def __post_init__(self) -> None:
         if not self.ports or len(set(self.ports)) != len(self.ports):
@@ -271,6 +280,16 @@ class IsabelleConfig:
             raise ValueError("isabelle.memory_limit_gb must be 0 (no limit) or a positive number")
         if not self.hammer_command.strip():
             raise ValueError("isabelle.hammer_command must not be empty")
+        if self.judge not in ("build", "pisa"):
+            raise ValueError(f"isabelle.judge must be 'build' or 'pisa', not {self.judge!r}")
+        if not 0 < self.judge_timeout < float("inf"):
+            raise ValueError("isabelle.judge_timeout must be a positive finite number of seconds")
+        if not 0 <= self.judge_memory_gb < float("inf"):
+            raise ValueError("isabelle.judge_memory_gb must be 0 (no limit) or a positive number")
+        if not self.judge_logic.strip():
+            raise ValueError("isabelle.judge_logic must name a session, e.g. 'HOL'")
+        if self.restart_attempts < 1:
+            raise ValueError("isabelle.restart_attempts must be at least 1")
 
 
 @dataclass(frozen=True)

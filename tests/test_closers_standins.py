@@ -110,7 +110,8 @@ async def test_isabelle_default_closers_prove_with_zero_model_calls(tmp_path: Pa
     finally:
         await env.close()
         await server.stop(None)
-    assert result.proved and result.verified and result.verified_by == "isabelle"
+    assert result.proved and result.verified and result.verified_by == "isabelle-pisa"
     assert result.stats.model_calls == 0
-    # `x = 6` yields to `by arith`, the ninth DSP heuristic; the first eight failed.
-    assert result.steps == ("by arith",) and result.stats.tactics_run == 9
+    # `x = 6` yields to `by arith`, the ninth DSP heuristic; `by eval` is skipped (no
+    # isabelle.allow_eval) and the seven others failed.
+    assert result.steps == ("by arith",) and result.stats.tactics_run == 8

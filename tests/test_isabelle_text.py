@@ -29,7 +29,8 @@ PROTO_DIR = Path(__file__).resolve().parent.parent / "environments" / "isabelle"
 
 def test_strip_comments_handles_nesting_and_keeps_strings():
     text = 'have "a (* not a comment *)" (* one (* two *) one *) by simp'
-    assert isar.strip_comments(text) == 'have "a (* not a comment *)"  by simp'
+    # a comment becomes one space, so the words on either side stay apart
+    assert isar.strip_comments(text) == 'have "a (* not a comment *)"   by simp'
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,7 @@ async def test_isabelle_three_gaps_two_closers_then_sledgehammer(isabelle):
     result = await attempt(ISA_THM, Components(env, gen, _strategy()), Budget())
 
     assert result.status is Status.PROVED
-    assert result.verified and result.verified_by == "isabelle"
+    assert result.verified and result.verified_by == "isabelle-pisa"
     gaps = result.details["gaps"]
     assert [g["method"] for g in gaps] == ["closer", "closer", "hammer"]
     assert [g["filler"] for g in gaps] == ["by arith", "by linarith", "by (smt (verit) h0)"]

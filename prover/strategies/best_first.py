@@ -23,7 +23,7 @@ from prover.config import Config
 from prover.prompts import PromptTemplate, clean_candidates, template
 from prover.protocols import GenerationParams, Generator, ProofSession
 from prover.search_tree import SearchTree
-from prover.strategies.closers import expand, first_closer
+from prover.strategies.closers import expand, first_closer, ran_text
 from prover.types import (
     Budget,
     Candidate,
@@ -72,11 +72,13 @@ class BestFirst:
         prompt: PromptTemplate | None = None,
         params: GenerationParams | None = None,
         closers: Sequence[str] = (),
+        allow_eval: bool = True,
     ) -> None:
         if score not in ("mean", "sum"):
             raise ValueError(f"score must be 'mean' or 'sum', not {score!r}")
         self.score = score
         self.closers = tuple(closers)
+        self.allow_eval = allow_eval  # Isabelle's `by eval` closers count only when allowed
         self.prompt = prompt or template("llemma")
         base = params or GenerationParams()
         self.params = GenerationParams(
@@ -102,7 +104,7 @@ class BestFirst:
         heap: list[tuple[float, int, int]] = [(0.0, next(order), root)]
         expansions = 0
         tactics = 0
-        closers = expand(self.closers, theorem.language)
+        closers = expand(self.closers, theorem.language, allow_eval=self.allow_eval)
 
         def finish(status: Status, reason: str, **extra: object) -> SearchResult:
             total = time.perf_counter() - start
@@ -237,6 +239,9 @@ class BestFirst:
                     finally:
                         timers.env += time.perf_counter() - t0
                     cand_score = cand.score(self.score)
+                    # the text that ran (a `sledgehammer` step as the tactic that closed it): what
+                    # the tree, the proof and the judge see
+                    text = ran_text(cand.text, result)
 
                     if isinstance(result, Failed):
                         failures[result.kind.value] += 1
@@ -244,11 +249,11 @@ class BestFirst:
                         continue
 
                     if isinstance(result, Finished):
-                        checked = await check_finish(node, cand.text, cand_score)
+                        checked = await check_finish(node, text, cand_score)
                         if checked is None:
                             continue
                         steps, proof, verdict = checked
-                        tree.add_finished(node, cand.text, cand_score)
+                        tree.add_finished(node, text, cand_score)
                         return finish(
                             Status.PROVED,
                             "proved",
@@ -261,13 +266,13 @@ class BestFirst:
                     assert isinstance(result, NewState)
                     key = result.state.pretty
                     if key in seen:
-                        tree.add_edge(node, seen[key], cand.text, cand_score, duplicate=True)
+                        tree.add_edge(node, seen[key], text, cand_score, duplicate=True)
                         continue
                     child_priority = priority - cand_score
                     child = tree.add_state(
                         result.state, priority=child_priority, depth=tree.depth(node) + 1
                     )
-                    tree.add_edge(node, child, cand.text, cand_score)
+                    tree.add_edge(node, child, text, cand_score)
                     seen[key] = child
                     heapq.heappush(heap, (child_priority, next(order), child))
                     if closers and (closed := await try_closers(child)) is not None:
@@ -291,4 +296,5 @@ def create(config: Config) -> BestFirst:
             temperature=gen.temperature, top_p=gen.top_p, max_tokens=gen.max_tokens
         ),
         closers=config.search.closers,
+        allow_eval=config.isabelle.allow_eval,
     )

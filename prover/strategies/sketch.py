@@ -225,8 +225,10 @@ class SketchStrategy:
         examples: Sequence[Example],
         generation: GenerationConfig | None = None,
         sub_search: BestFirst | None = None,
+        allow_eval: bool = True,
     ) -> None:
         self.settings = settings
+        self.allow_eval = allow_eval  # Isabelle's `by eval` closers only with isabelle.allow_eval
         self.examples = tuple(examples)
         gen = generation or GenerationConfig()
         self.sketch_params = GenerationParams(
@@ -245,7 +247,7 @@ class SketchStrategy:
             if language is Language.ISABELLE
             else self.settings.lean_closers
         )
-        return expand(listed, language)
+        return expand(listed, language, allow_eval=self.allow_eval)
 
     async def search(
         self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
@@ -548,4 +550,5 @@ def create(config: Config) -> SketchStrategy:
         examples=load_examples(settings.examples or None),
         generation=gen,
         sub_search=sub_search,
+        allow_eval=config.isabelle.allow_eval,
     )
