@@ -3,7 +3,8 @@
 Script file (JSON):
     {"states": {"<pretty goals>": [{"text": "linarith", "logprob": -0.5, "num_tokens": 2}, ...]},
      "default": [...]}
-A prompt is answered with the entry of the longest state text it contains, else `default`.
+A prompt is answered with the entry of the longest state text it contains, else `default`; a
+`Chat` prompt is searched in its messages' contents.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from prover.config import Config
 from prover.errors import InputError
 from prover.protocols import GenerationParams
-from prover.types import Candidate
+from prover.types import Candidate, Prompt
 
 
 def _candidates(rows: Sequence[Mapping[str, Any]], where: str) -> tuple[Candidate, ...]:
@@ -45,7 +46,7 @@ class ScriptedGenerator:
         self.states = {k: tuple(v) for k, v in states.items()}
         self.default = tuple(default)
         self._keys = sorted(self.states, key=len, reverse=True)
-        self.prompts: list[str] = []
+        self.prompts: list[Prompt] = []
 
     @classmethod
     def from_file(cls, path: str | Path) -> ScriptedGenerator:
@@ -66,11 +67,12 @@ class ScriptedGenerator:
         return cls(states, _candidates(data.get("default", []), f"{p} default"))
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         self.prompts.append(prompt)
+        text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt.messages)
         for key in self._keys:
-            if key in prompt:
+            if key in text:
                 return list(self.states[key][:n])
         return list(self.default[:n])
 

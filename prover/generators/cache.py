@@ -9,9 +9,9 @@ import asyncio
 from collections import OrderedDict
 
 from prover.protocols import GenerationParams, Generator
-from prover.types import Candidate
+from prover.types import Candidate, Prompt
 
-_Key = tuple[str, int, GenerationParams]
+_Key = tuple[Prompt, int, GenerationParams]  # a Chat is a frozen, hashable value too
 
 
 class CachedGenerator:
@@ -27,7 +27,7 @@ class CachedGenerator:
         self.misses = 0
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         key: _Key = (prompt, n, params or GenerationParams())
         if key in self._done:
