@@ -23,6 +23,7 @@ import pytest
 from standins.hostile_http import HostileServer
 
 from prover.errors import BackendError
+from prover.generators.cache import cached
 from prover.generators.capped_transport import ResponseTooLarge
 from prover.generators.openai import OpenAIGenerator, parse_spec
 
@@ -235,10 +236,16 @@ async def test_a_500_storm_longer_than_the_deadline_ends_at_the_deadline(
     await gen.close()
 
 
-async def test_cancelling_a_call_closes_its_connection_at_once(server: HostileServer) -> None:
+@pytest.mark.parametrize("behind_cache", [False, True])
+async def test_cancelling_a_call_closes_its_connection_at_once(
+    server: HostileServer, behind_cache: bool
+) -> None:
     server.default = "drip_after_headers"
     gen = _client(server, timeout=60.0)
-    task = asyncio.ensure_future(gen.generate("p", 1))
+    # Behind the de-duplication cache (as the runner builds it) the call is shared; its only
+    # waiter giving up must still end it.
+    caller = cached(gen, 16) if behind_cache else gen
+    task = asyncio.ensure_future(caller.generate("p", 1))
     deadline = time.monotonic() + 10
     while not server.connections and time.monotonic() < deadline:
         await asyncio.wait({task}, timeout=0.05)  # the request's own progress, briefly
