@@ -183,5 +183,7 @@ def _head(status: int, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _reply(sock: socket.socket, status: int, body: bytes, extra: dict[str, str] | None = None):
+def _reply(
+    sock: socket.socket, status: int, body: bytes, extra: dict[str, str] | None = None
+) -> None:
     sock.sendall(_head(status, {"Content-Length": str(len(body)), **(extra or {})}) + body)
