@@ -83,6 +83,7 @@ class ProverHost:
             environment=build_environment(resolved),
             generator=RemoteGenerator(generator, generator_name),
             strategy=build_strategy(resolved),
+            seed=resolved.generation.seed,  # request seeds derive from the run seed
         )
         self.where = f"{socket.gethostname()}:{os.getpid()}"
 

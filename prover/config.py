@@ -77,6 +77,9 @@ class GenerationConfig:
             raise ValueError("generation.top_p must be in (0, 1]")
         if self.max_tokens < 1 or self.cache_size < 0:
             raise ValueError("generation.max_tokens must be >= 1 and generation.cache_size >= 0")
+        if not 0 <= self.seed < 2**32:
+            # vLLM (and the OpenAI API) refuse seeds outside this range.
+            raise ValueError("generation.seed must be in 0 .. 4294967295 (0 <= seed < 2**32)")
 
 
 @dataclass(frozen=True)
@@ -119,22 +122,21 @@ class HfConfig:
 
 @dataclass(frozen=True)
 class OpenAIConfig:
-    """Options for the `openai` generator (any OpenAI-compatible completions server)."""
+    """Options for the `openai` generator (any OpenAI-compatible server, official client)."""
 
-    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key (sent if set)
-    timeout: float = 120.0  # seconds for one request, connect to last byte
-    max_retries: int = 5  # on 429, 5xx and refused connections
-    backoff_seconds: float = 1.0  # first retry delay, doubled each time (Retry-After wins)
-    max_backoff_seconds: float = 60.0
-    max_concurrency: int = 64  # requests in flight
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key ("EMPTY" if unset)
+    timeout: float = 120.0  # seconds for one generate call, retries and their waits included
+    max_retries: int = 5  # the client's own retries (429, 5xx, dropped connections), with backoff
+    max_concurrency: int = 64  # requests in flight = pooled connections; more wait their turn
+    max_response_bytes: int = 32 * 2**20  # a reply body past this is refused while it arrives
 
     def __post_init__(self) -> None:
         if not 0.0 < self.timeout < float("inf"):
             raise ValueError("openai.timeout must be a positive finite number of seconds")
         if self.max_retries < 0 or self.max_concurrency < 1:
             raise ValueError("openai.max_retries must be >= 0 and openai.max_concurrency >= 1")
-        if not 0.0 <= self.backoff_seconds <= self.max_backoff_seconds < float("inf"):
-            raise ValueError("need 0 <= openai.backoff_seconds <= openai.max_backoff_seconds")
+        if self.max_response_bytes < 1024:
+            raise ValueError("openai.max_response_bytes must be at least 1024")
 
 
 @dataclass(frozen=True)

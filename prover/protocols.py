@@ -15,12 +15,15 @@ from prover.types import (
     Budget,
     Candidate,
     Failed,
+    Prompt,
     ProofState,
     SearchResult,
     TacticResult,
     Theorem,
     Verdict,
 )
+
+SEED_LIMIT = 2**32  # vLLM and the OpenAI API take seeds in 0 <= seed < 2**32
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,16 @@ class GenerationParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     beam: bool = False
-    # Per-request sampling seed. Attempts of the same theorem get different seeds, so pass@k
-    # attempts sample independently even though identical requests are generated once.
+    # Per-request sampling seed; sample i of the request draws with seed + i (vLLM's rule, which
+    # every backend follows). The runner derives one per attempt and request (prover.run).
     seed: int | None = None
+    # The caller ranks candidates by score: a backend that gets no per-token log-probs raises
+    # BackendError. False (a caller that does not rank) takes candidates without them.
+    logprobs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"generation seed {self.seed} is outside 0 <= seed < 2**32")
 
 
 @runtime_checkable
@@ -167,8 +177,10 @@ class Generator(Protocol):
     name: str
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
-    ) -> list[Candidate]: ...
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]:
+        """`n` candidates for `prompt`: a `str` is continued, a `Chat` is answered."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -12,10 +13,18 @@ from dataclasses import dataclass
 from prover import registry
 from prover.config import Config
 from prover.errors import BackendError, InputError, ProverError
-from prover.protocols import Environment, GenerationParams, Generator, Judge, Strategy
+from prover.protocols import (
+    SEED_LIMIT,
+    Environment,
+    GenerationParams,
+    Generator,
+    Judge,
+    Strategy,
+)
 from prover.types import (
     Budget,
     Candidate,
+    Prompt,
     SearchResult,
     SearchStats,
     Status,
@@ -32,6 +41,7 @@ class Components:
     environment: Environment
     generator: Generator
     strategy: Strategy
+    seed: int = 0  # the run seed (generation.seed) every request seed is derived from
 
 
 def split_model_spec(spec: str) -> tuple[str, str]:
@@ -82,7 +92,7 @@ async def components(config: Config) -> AsyncIterator[Components]:
         await environment.close()
         raise
     try:
-        yield Components(environment, generator, strategy)
+        yield Components(environment, generator, strategy, config.generation.seed)
     finally:
         try:
             await environment.close()
@@ -93,19 +103,36 @@ async def components(config: Config) -> AsyncIterator[Components]:
 ATTEMPT_KEY = "attempt"  # Theorem.metadata key: index of this attempt at the theorem (pass@k)
 
 
-class _AttemptGenerator:
-    """A view of the shared generator whose requests carry this attempt's seed."""
+def request_seed(
+    run_seed: int, attempt: int, prompt: Prompt, n: int, params: GenerationParams
+) -> int:
+    """The seed of one request of one attempt, in 0 <= seed < 2**32.
 
-    def __init__(self, inner: Generator, seed: int) -> None:
+    Backends give sample i of a request the seed `seed + i` (vLLM's rule), so a request owns the
+    range [seed, seed + n). Attempt k of a request starts at base + k·n, where base hashes
+    (run seed, prompt, n, parameters): the attempts of one request tile disjoint ranges (for
+    attempt·n < 2**31), different requests land far apart, and the same run seed gives the same
+    seeds in any order of execution.
+    """
+    key = repr((run_seed, prompt, n, params)).encode("utf-8")
+    base = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 2**31
+    return (base + attempt * n) % (SEED_LIMIT - n)
+
+
+class _AttemptGenerator:
+    """A view of the shared generator whose requests carry this attempt's seeds (request_seed)."""
+
+    def __init__(self, inner: Generator, run_seed: int, attempt: int) -> None:
         self.inner = inner
         self.name = inner.name
-        self._seed = seed
+        self._run_seed = run_seed
+        self._attempt = attempt
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         base = params or GenerationParams()
-        seed = self._seed + (base.seed or 0)
+        seed = request_seed(self._run_seed, self._attempt, prompt, n, base)
         return await self.inner.generate(prompt, n, dataclasses.replace(base, seed=seed))
 
     async def close(self) -> None:  # the shared generator is closed by its owner
@@ -213,10 +240,8 @@ async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> Search
         raise
     except (ProverError, OSError, RuntimeError, TimeoutError, ValueError) as exc:
         return error_result(theorem, f"open failed: {exc}", time.perf_counter() - start)
-    generator = parts.generator
     index = int(theorem.metadata.get(ATTEMPT_KEY, 0) or 0)
-    if index:
-        generator = _AttemptGenerator(generator, index)
+    generator = _AttemptGenerator(parts.generator, parts.seed, index)
     try:
         result = await parts.strategy.search(theorem, session, generator, budget)
         if not isinstance(result, SearchResult):

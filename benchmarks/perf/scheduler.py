@@ -187,6 +187,7 @@ async def run_sequential(
         _SerialEnvironment(parts.environment, lock),
         _SerialGenerator(parts.generator, lock),
         parts.strategy,
+        parts.seed,
     )
     return [await attempt(theorem, serial, budget) for theorem in theorems]
 
