@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 
 from environments.lean.worker import ReplWorker, WorkerSettings
@@ -24,7 +23,7 @@ class ReplPool:
             raise ValueError("the REPL pool needs at least one process")
         self.size = size
         self.tracker = tracker or ProcessTracker()
-        self._stderr_dir = tempfile.mkdtemp(prefix="prover-lean-")
+        self._stderr_dir = self.tracker.scratch_dir("prover-lean-")  # removed even after kill -9
         self.settings = WorkerSettings(
             argv=settings.argv,
             cwd=settings.cwd,
