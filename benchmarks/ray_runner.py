@@ -6,6 +6,11 @@ prover.run.attempt_many, asking their generator actor for candidates (concurrent
 the backend together, so it can batch them). The driver hands theorems to workers as slots free
 up and commits each result to the same results store as the local runner. Paths in the config
 (traces, scripts, Lean projects) must exist on the nodes that use them.
+
+Every exit path (done, error, Ctrl-C) closes the actors' environments (stopping their proof-
+assistant processes), kills the actors, and shuts down a Ray instance the driver started. Ray's
+daemons of such an instance are recorded in the driver's process ledger, so a `kill -9` of the
+driver takes them down too (prover.leftovers); no future is left with an unretrieved exception.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from prover.config import Config, load_config
 from prover.errors import BackendError, InputError, require
+from prover.processes import ProcessTracker, descendants
 from prover.protocols import GenerationParams
 from prover.run import (
     ATTEMPT_KEY,
@@ -114,14 +120,22 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
     ray: Any = require("ray", "ray")
     config = plan.config
     started = not ray.is_initialized()
+    tracker = ProcessTracker()
     if started:
-        ray.init(
-            address=config.bench.ray_address or None,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        before = set(descendants(os.getpid()))
+        try:
+            ray.init(
+                address=config.bench.ray_address or None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        finally:
+            # The daemons of a local instance are our children: record them so they die with
+            # the driver (a watchdog stops them after a kill -9).
+            tracker.adopt([p for p in descendants(os.getpid()) if p not in before])
     actors: list[Any] = []
+    closers: list[Any] = []
     try:
         generators, on_gpu, n_workers = actor_counts(config, ray.cluster_resources())
         config_dict = config.to_dict()
@@ -130,6 +144,7 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
         gen_opts = {"num_gpus": 1, "num_cpus": 1} if on_gpu else {"num_cpus": 1}
         gens = [gen_cls.options(**gen_opts).remote(config_dict) for _ in range(generators)]
         actors += gens
+        closers += gens
         startup = config.bench.ray_startup_timeout
         try:
             described = await asyncio.wait_for(_awaitable(gens[0].describe.remote()), startup)
@@ -150,6 +165,7 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
                 max_concurrency=slots,
             ).remote(config_dict, gens[i % len(gens)], name)
             actors.append(actor)  # replacements too: every actor is killed at the end
+            closers.insert(0, actor)  # workers close before the generators they use
             return actor
 
         workers = [new_worker(i) for i in range(n_workers)]
@@ -163,11 +179,31 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
         silence = startup + config.search.wall_seconds + 900.0
         await _drive(plan.pending, workers, slots, recorder, new_worker, ray, silence)
     finally:
+        await _close_actors(closers, ray, min(config.bench.ray_startup_timeout, 30.0))
         for actor in actors:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
         if started:
-            ray.shutdown()
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+        await tracker.stop_all()  # whatever of Ray's daemons outlived its shutdown
+
+
+async def _close_actors(actors: Sequence[Any], ray: Any, timeout: float) -> None:
+    """Ask each actor to close (environments stop their processes) within `timeout` seconds;
+    an actor that does not answer is killed by the caller anyway."""
+    futures = []
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            futures.append(_awaitable(actor.close.remote()))
+    if not futures:
+        return
+    done, pending = await asyncio.wait(futures, timeout=timeout)
+    for future in pending:
+        future.cancel()
+    for future in done:
+        if not future.cancelled():
+            future.exception()  # retrieved: a dead actor's error is expected here
 
 
 class _Described:
@@ -225,14 +261,24 @@ async def _drive(
                     result, where = _failure(theorem, f"ray task failed: {exc}"), None
                 recorder.record(theorem, attempt, result, worker=where)
     finally:
-        for _future, (_w, _t, _a, ref) in flight.items():
+        for future, (_w, _t, _a, ref) in flight.items():
+            # Cancelled here, the future never holds the exception ray.cancel causes, so nothing
+            # is reported as "never retrieved".
+            future.cancel()
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
 
 
 def _awaitable(ref: Any) -> asyncio.Future[Any]:
-    """An asyncio future for a Ray ObjectRef."""
-    return asyncio.wrap_future(ref.future())
+    """An asyncio future for a Ray ObjectRef; an exception nobody asks for is still retrieved."""
+    future = asyncio.wrap_future(ref.future())
+    future.add_done_callback(_retrieve)
+    return future
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _failure(theorem: Theorem, message: str) -> SearchResult:

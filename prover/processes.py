@@ -347,6 +347,10 @@ class ProcessTracker:
         self._scratch: list[str] = []
         self._adopted: list[ProcessId] = []
 
+    def find(self, pid: int) -> ManagedProcess | None:
+        """The live process this tracker started with `pid`, if any."""
+        return self._live.get(pid)
+
     @property
     def ledger(self) -> Ledger | None:
         """Where this tracker records what a dead runner would leave (opened on first use)."""

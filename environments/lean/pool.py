@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 from collections.abc import AsyncIterator
 
@@ -24,14 +25,9 @@ class ReplPool:
         self.size = size
         self.tracker = tracker or ProcessTracker()
         self._stderr_dir = self.tracker.scratch_dir("prover-lean-")  # removed even after kill -9
-        self.settings = WorkerSettings(
-            argv=settings.argv,
-            cwd=settings.cwd,
-            memory_limit_bytes=settings.memory_limit_bytes,
-            header_timeout=settings.header_timeout,
-            recycle_after=settings.recycle_after,
-            stderr_dir=settings.stderr_dir or self._stderr_dir,
-            stop_grace_seconds=settings.stop_grace_seconds,
+        # Every other setting (reply budget, sandbox, …) carries over unchanged.
+        self.settings = dataclasses.replace(
+            settings, stderr_dir=settings.stderr_dir or self._stderr_dir
         )
         self.workers: list[ReplWorker] = []
         self._changed: asyncio.Condition | None = None

@@ -275,7 +275,7 @@ class ReplWorker:
         """One line on why the process failed the request: its exit, or what it wrote, the
         tail of its stderr, and a memory hint only when memory is the evidence."""
         if isinstance(exc, (ProtocolError, OutputOverflow)):
-            what = f"wrote unusable output ({exc}; lean reply budget {self._budget_text()})"
+            what = f"wrote unusable output ({exc}; the reply budget is {self._budget_text()})"
         else:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(process.proc.wait(), 2.0)
