@@ -53,7 +53,7 @@ class WorkerSettings:
     recycle_after: int = 500
     stderr_dir: str | None = None  # also keep each worker's stderr here (capped; see processes)
     stop_grace_seconds: float = 1.0
-    reply_budget_bytes: int = MAX_REPLY_BYTES  # output held while waiting for one reply
+    reply_budget_bytes: int = MAX_REPLY_BYTES  # output held for one reply (lean.reply_budget_mb)
 
 
 class ReplWorker:
@@ -275,7 +275,10 @@ class ReplWorker:
         """One line on why the process failed the request: its exit, or what it wrote, the
         tail of its stderr, and a memory hint only when memory is the evidence."""
         if isinstance(exc, (ProtocolError, OutputOverflow)):
-            what = f"wrote unusable output ({exc}; the reply budget is {self._budget_text()})"
+            what = (
+                f"wrote unusable output ({exc}; the reply budget is {self._budget_text()}, "
+                "lean.reply_budget_mb)"
+            )
         else:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(process.proc.wait(), 2.0)

@@ -18,9 +18,7 @@ import json
 import sys
 import time
 
-from environments.lean.pool import ReplPool
 from environments.lean.repl import LeanReplEnvironment
-from environments.lean.toolchain import worker_settings
 from environments.lean.worker import ReplCrash, ReplTimeout
 from prover.config import LeanConfig
 from prover.types import Failed, Finished, Theorem
@@ -56,7 +54,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repl", required=True)
     parser.add_argument("--project", required=True)
-    parser.add_argument("--budget", type=int, default=32 * 1024 * 1024)
+    parser.add_argument("--budget", type=int, default=32 * 1024 * 1024, help="bytes")
     parser.add_argument("--tactic-timeout", type=float, default=10.0)
     parser.add_argument("--verify-timeout", type=float, default=10.0)
     parser.add_argument("steps", nargs="*")
@@ -69,11 +67,9 @@ async def main() -> int:
         tactic_timeout=opts.tactic_timeout,
         verify_timeout=opts.verify_timeout,
         header_timeout=opts.tactic_timeout,
+        reply_budget_mb=opts.budget / 1024**2,
     )
-    import dataclasses
-
-    settings = dataclasses.replace(worker_settings(config), reply_budget_bytes=opts.budget)
-    env = LeanReplEnvironment(config, pool=ReplPool(settings, 1))
+    env = LeanReplEnvironment(config)
     try:
         started = time.monotonic()
         try:
