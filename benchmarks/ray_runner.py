@@ -21,7 +21,7 @@ import dataclasses
 import math
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prover.config import Config, load_config
@@ -121,8 +121,18 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
     config = plan.config
     started = not ray.is_initialized()
     tracker = ProcessTracker()
+    _ = tracker.ledger  # its watchdog starts now, so it is not taken for one of Ray's processes
+    known = set(descendants(os.getpid()))
+
+    def record_ray_processes() -> None:
+        # A local instance's daemons and the workers its raylet starts for our actors are our
+        # descendants: record them so they die with the driver (after a kill -9 the ledger's
+        # watchdog stops them; Ray's own fate-sharing leaves workers behind for minutes).
+        new = [p for p in descendants(os.getpid()) if p not in known]
+        known.update(new)
+        tracker.adopt(new)
+
     if started:
-        before = set(descendants(os.getpid()))
         try:
             ray.init(
                 address=config.bench.ray_address or None,
@@ -131,9 +141,7 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
                 configure_logging=False,
             )
         finally:
-            # The daemons of a local instance are our children: record them so they die with
-            # the driver (a watchdog stops them after a kill -9).
-            tracker.adopt([p for p in descendants(os.getpid()) if p not in before])
+            record_ray_processes()
     actors: list[Any] = []
     closers: list[Any] = []
     try:
@@ -177,7 +185,10 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
         # No result at all for this long means workers never started or hang beyond their own
         # limits (attempt_many bounds each attempt by the wall budget plus 900 s).
         silence = startup + config.search.wall_seconds + 900.0
-        await _drive(plan.pending, workers, slots, recorder, new_worker, ray, silence)
+        record_ray_processes()
+        await _drive(
+            plan.pending, workers, slots, recorder, new_worker, ray, silence, record_ray_processes
+        )
     finally:
         await _close_actors(closers, ray, min(config.bench.ray_startup_timeout, 30.0))
         for actor in actors:
@@ -225,8 +236,12 @@ async def _drive(
     new_worker: Any,
     ray: Any,
     silence: float,
+    each_round: Callable[[], None] = lambda: None,
 ) -> None:
-    """Keep every worker at `slots` attempts in flight until all pending attempts are recorded."""
+    """Keep every worker at `slots` attempts in flight until all pending attempts are recorded;
+    `each_round` runs at least every `_ROUND` seconds (it records processes Ray started)."""
+    loop = asyncio.get_running_loop()
+    last_result = loop.time()
     queue = list(reversed(pending))
     load = [0] * len(workers)
     flight: dict[asyncio.Future[Any], tuple[int, Theorem, int, Any]] = {}
@@ -242,9 +257,14 @@ async def _drive(
                 flight[_awaitable(ref)] = (w, theorem, attempt, ref)
                 load[w] += 1
             done, _ = await asyncio.wait(
-                list(flight), timeout=silence, return_when=asyncio.FIRST_COMPLETED
+                list(flight), timeout=_ROUND, return_when=asyncio.FIRST_COMPLETED
             )
-            if not done:
+            each_round()
+            if done:
+                last_result = loop.time()
+            elif loop.time() - last_result < silence:
+                continue
+            else:
                 raise BackendError(
                     f"no result from any Ray worker for {silence:.0f} s; check `ray status` "
                     "for actors that cannot be placed"
@@ -267,6 +287,9 @@ async def _drive(
             future.cancel()
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
+
+
+_ROUND = 1.0  # seconds between looks for processes Ray started
 
 
 def _awaitable(ref: Any) -> asyncio.Future[Any]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prover.processes import ProcessId, identify, is_running
+from prover.processes import ProcessId, descendants, identify, is_running
 
 LEDGER_DIR = "live"
 
@@ -60,6 +60,8 @@ class Ledger:
         return ledger
 
     def add_process(self, proc: ProcessId) -> None:
+        if self._watchdog is not None and proc.pid == self._watchdog.pid:
+            return  # found among the runner's descendants: it must outlive the runner
         self.processes.append(proc)
         self._write()
 
@@ -132,11 +134,9 @@ def sweep(path: Path, *, groups_of_dead: bool) -> None:
     for pid, start in data.get("processes", []):
         proc = ProcessId(int(pid), int(start))
         if is_running(proc):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if os.getpgid(proc.pid) == proc.pid:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                else:
-                    os.kill(proc.pid, signal.SIGKILL)
+            # Everything below it first: once it dies, its children are reparented out of reach.
+            for target in [*descendants(proc.pid), proc]:
+                _kill(target)
         elif groups_of_dead and (identify(proc.pid) or proc).start == proc.start:
             # The leader is gone or a zombie: what is left of its group is ours.
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -145,6 +145,17 @@ def sweep(path: Path, *, groups_of_dead: bool) -> None:
         shutil.rmtree(directory, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+def _kill(proc: ProcessId) -> None:
+    """SIGKILL `proc` (its group when it leads one) if it is still that very process."""
+    if not is_running(proc) or proc.pid == os.getpid():
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
 
 
 def sweep_dead(directory: Path) -> list[Path]:

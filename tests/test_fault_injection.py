@@ -9,6 +9,7 @@ gone — after a normal exit and after `kill -9`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -18,6 +19,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from benchmarks.store import Store
 from prover.processes import ProcessId, descendants, is_running
@@ -257,3 +260,70 @@ def test_the_last_shard_to_settle_never_undoes_finished(tmp_path: Path) -> None:
     assert one.require_run("sharded").status == "finished"
     one.close()
     two.close()
+
+
+def _recorded(home: Path, driver: int) -> list[ProcessId]:
+    """The driver's descendants once its ledger records them all (it looks every second), its
+    watchdog included."""
+    # Polled with a deadline: nothing signals "the ledger caught up".
+    deadline = time.monotonic() + 15.0
+    while True:
+        ledgers = list((home / "live").glob(f"{driver}-*.json"))
+        recorded = set()
+        for ledger in ledgers:
+            with contextlib.suppress(OSError, ValueError):
+                recorded |= {ProcessId(*p) for p in json.loads(ledger.read_text())["processes"]}
+        running = descendants(driver)
+        unrecorded = [p for p in running if p.pid not in {q.pid for q in recorded}]
+        # What is not recorded must be the ledgers' own watchdogs (one per ledger).
+        if ledgers and len(unrecorded) <= len(ledgers):
+            return running
+        assert time.monotonic() < deadline, f"never recorded: {unrecorded}"
+        time.sleep(0.1)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("how", ["kill -9", "SIGINT"])
+def test_a_ray_driver_leaves_no_daemon_worker_or_unretrieved_future(
+    tmp_path: Path, shared_data: Path, how: str
+) -> None:
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'prover[ray]')")
+    from test_bench_standins import make_standins
+
+    standins = make_standins(tmp_path / "s", shared_data, provable=6, unprovable=1, missing=1)
+    home = tmp_path / "home"
+    args = [*standins.args(), "--run", "r", "--ray", "--concurrency", "1", "--display", "plain"]
+    args += ["--set", "bench.ray_workers=2", "--set", "bench.ray_worker_cpus=0.5"]
+    # Not a private TMPDIR: Ray's socket paths must stay under 108 bytes.
+    env = {**os.environ, "PROVER_HOME": str(home), "RAY_DEDUP_LOGS": "0"}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "prover.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert driver.stderr is not None
+    output = b""
+    deadline = time.monotonic() + 180.0
+    try:
+        while b"in flight" not in output:  # the actors are up
+            ready, _, _ = select.select([driver.stderr], [], [], deadline - time.monotonic())
+            chunk = os.read(driver.stderr.fileno(), 65536) if ready else b""
+            assert chunk, f"the driver ended or stalled: {output[-2000:]!r}"
+            output += chunk
+        ray_processes = _recorded(home, driver.pid)
+        assert len(ray_processes) >= 3  # Ray's daemons and the actors' workers
+        if how == "kill -9":
+            driver.kill()
+            driver.wait(10)
+        else:
+            driver.send_signal(signal.SIGINT)
+            output += driver.communicate(timeout=120)[1]
+            assert driver.returncode == 130
+            assert b"never retrieved" not in output and b"Traceback" not in output
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert _wait_gone(ray_processes, 5.0) == []
+    assert list((home / "live").glob("*")) == []
