@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.store import Store
-from prover.processes import ProcessId, descendants, is_running
+from environments.lean.worker import ReplWorker, WorkerSettings
+from prover.processes import ProcessId, ProcessTracker, descendants, is_running
 from prover.types import SearchResult, SearchStats, Status
 
 STANDINS = Path(__file__).parent / "standins"
@@ -327,3 +328,31 @@ def test_a_ray_driver_leaves_no_daemon_worker_or_unretrieved_future(
             driver.wait()
     assert _wait_gone(ray_processes, 5.0) == []
     assert list((home / "live").glob("*")) == []
+
+
+async def test_a_death_asyncio_has_not_seen_yet_is_still_noticed_before_the_request() -> None:
+    tracker = ProcessTracker(ledger=False)
+    settings = WorkerSettings(
+        argv=(sys.executable, str(STANDINS / "misbehaving_repl.py")), header_timeout=10.0
+    )
+    worker = ReplWorker(settings, tracker, "import StandIn\n", 0)
+    try:
+        first = await worker.ready()
+        pid = worker.pid
+        assert pid is not None
+        process = tracker.find(pid)
+        assert process is not None
+        fd = os.pidfd_open(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            # Blocking the event loop on the pidfd: the process is dead (a zombie) but asyncio
+            # has had no chance to reap it or see its pipes close.
+            assert select.select([fd], [], [], 5.0)[0] == [fd]
+        finally:
+            os.close(fd)
+        assert process.proc.returncode is None and not process.alive
+        reply = await worker.command("theorem t : True := by sorry", 5.0)
+        assert reply["sorries"] and worker.generation == first + 1
+    finally:
+        await worker.close()
+        await tracker.stop_all()

@@ -124,7 +124,8 @@ class ReplWorker:
                 f"no reply within {timeout:g} s; the REPL process was killed and is being replaced"
             ) from None
         except asyncio.CancelledError:
-            # The process is still working on the request: never reuse it (PROTOCOLS.md §1).
+            # The process is still working on the request and answers strictly in order: never
+            # reuse it.
             self._discard(process)
             raise
         except _FAULTS as exc:
