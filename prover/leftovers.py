@@ -52,7 +52,8 @@ class Ledger:
         directory.mkdir(parents=True, exist_ok=True)
         sweep_dead(directory)
         owner = identify(os.getpid())
-        assert owner is not None, "/proc is needed to record processes"
+        if owner is None:
+            raise OSError("no /proc: processes cannot be recorded by pid and start time")
         path = directory / f"{owner.pid}-{owner.start}-{uuid.uuid4().hex[:8]}.json"
         ledger = cls(path, owner)
         ledger._write()

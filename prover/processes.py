@@ -337,7 +337,10 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 class ProcessTracker:
-    """Starts processes and remembers them until stopped; `stop_all` leaves none of ours behind."""
+    """Starts processes and remembers them until stopped; `stop_all` leaves none of ours behind.
+
+    With `ledger` (the default) it also records them in a ledger swept if the runner dies.
+    """
 
     def __init__(self, *, ledger: bool = True) -> None:
         self._live: dict[int, ManagedProcess] = {}
@@ -357,7 +360,10 @@ class ProcessTracker:
         if self._ledger is None and self._use_ledger:
             from prover.leftovers import Ledger
 
-            self._ledger = Ledger.open()
+            try:
+                self._ledger = Ledger.open()
+            except OSError:  # $PROVER_HOME not writable: children still die by their signal
+                self._use_ledger = False
         return self._ledger
 
     def scratch_dir(self, prefix: str) -> str:
