@@ -275,11 +275,9 @@ class Recorder:
         """Mark the run; True if every planned attempt of the run (all shards) is stored."""
         if self.run_id is None:
             return False
-        info = self.store.require_run(self.plan.name)
-        complete = info.done >= info.planned
-        status = "interrupted" if interrupted else "finished" if complete else "incomplete"
-        self.store.mark(self.run_id, status)
-        return complete
+        # Read and write in one transaction: the last shard to finish sees every attempt, and
+        # an earlier one cannot write `incomplete` over its `finished`.
+        return self.store.settle(self.run_id, interrupted)
 
 
 def initial_tally(plan: Plan, store: Store) -> Tally:

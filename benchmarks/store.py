@@ -302,6 +302,24 @@ class Store:
                 (status, time.time(), socket.gethostname(), os.getpid(), run_id),
             )
 
+    def settle(self, run_id: int, interrupted: bool) -> bool:
+        """Mark a shard's end in one transaction: `finished` once every planned attempt of the
+        run is stored (never overwritten by a shard that saw fewer), else `interrupted` or
+        `incomplete`. True when the run is complete."""
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT r.planned, r.status, COUNT(a.id) AS done FROM runs r "
+                "LEFT JOIN attempts a ON a.run_id = r.id WHERE r.id = ? GROUP BY r.id",
+                (run_id,),
+            ).fetchone()
+            complete = row is not None and row["done"] >= row["planned"]
+            status = "finished" if complete else "interrupted" if interrupted else "incomplete"
+            self._db.execute(
+                "UPDATE runs SET status = ?, updated = ?, host = ?, pid = ? WHERE id = ?",
+                (status, time.time(), socket.gethostname(), os.getpid(), run_id),
+            )
+        return complete
+
     def update_versions(self, run_id: int, versions: dict[str, Any]) -> None:
         with self._transaction():
             self._db.execute(

@@ -155,6 +155,7 @@ class LeanConfig:
     verify_timeout: float = 300.0  # seconds per command of the whole-proof check
     header_timeout: float = 900.0  # seconds for the header (import Mathlib) of a new process
     recycle_after: int = 500  # requests before a process is replaced (the REPL never frees)
+    reply_budget_mb: float = 512.0  # output held while waiting for one reply; more is a crash
     allow_native_decide: bool = False  # accept Lean.ofReduceBool (native_decide) in proofs
     set_option_allowlist: tuple[str, ...] = ("maxHeartbeats", "maxRecDepth")  # in proofs
 
@@ -165,6 +166,8 @@ class LeanConfig:
             raise ValueError("lean.checker_pool_size must be at least 1")
         if self.pool_size < 0 or self.recycle_after < 1:
             raise ValueError("lean.pool_size must be >= 0 and lean.recycle_after >= 1")
+        if not 0.0 < self.reply_budget_mb < float("inf"):
+            raise ValueError("lean.reply_budget_mb must be a positive finite number of MiB")
         if not 0.0 <= self.memory_limit_gb < float("inf"):
             raise ValueError("lean.memory_limit_gb must be a finite number >= 0 (0 = no cap)")
         for key in ("tactic_timeout", "verify_timeout", "header_timeout"):

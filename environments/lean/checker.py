@@ -184,10 +184,13 @@ class WholeProofChecker:
                 declared = parse_command_reply(
                     await worker.command(check_type_command(statement.name), timeout, env=reply.env)
                 )
+            # The checker could not run: that says nothing about the proof.
             except ReplTimeout as exc:
-                return rejected(f"timeout: {exc} (lean.verify_timeout)")
+                return Verdict(
+                    VerdictStatus.ERROR, CHECKED_BY, f"timeout: {exc} (lean.verify_timeout)"
+                )
             except ReplCrash as exc:
-                return rejected(f"crash: {exc}")
+                return Verdict(VerdictStatus.ERROR, CHECKED_BY, f"crash: {exc}")
             except BackendError as exc:  # e.g. the header does not elaborate
                 return rejected(str(exc))
         return judge(Replies(reply, axioms, declared), reference, self._allowed)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 
 from environments.lean.worker import ReplWorker, WorkerSettings
@@ -24,15 +24,10 @@ class ReplPool:
             raise ValueError("the REPL pool needs at least one process")
         self.size = size
         self.tracker = tracker or ProcessTracker()
-        self._stderr_dir = tempfile.mkdtemp(prefix="prover-lean-")
-        self.settings = WorkerSettings(
-            argv=settings.argv,
-            cwd=settings.cwd,
-            memory_limit_bytes=settings.memory_limit_bytes,
-            header_timeout=settings.header_timeout,
-            recycle_after=settings.recycle_after,
-            stderr_dir=settings.stderr_dir or self._stderr_dir,
-            stop_grace_seconds=settings.stop_grace_seconds,
+        self._stderr_dir = self.tracker.scratch_dir("prover-lean-")  # removed even after kill -9
+        # Every other setting (reply budget, sandbox, …) carries over unchanged.
+        self.settings = dataclasses.replace(
+            settings, stderr_dir=settings.stderr_dir or self._stderr_dir
         )
         self.workers: list[ReplWorker] = []
         self._changed: asyncio.Condition | None = None

@@ -104,6 +104,7 @@ def worker_settings(config: LeanConfig) -> WorkerSettings:
         memory_limit_bytes=limit,
         header_timeout=config.header_timeout,
         recycle_after=config.recycle_after,
+        reply_budget_bytes=int(config.reply_budget_mb * 1024**2),
     )
 
 
