@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -25,14 +26,9 @@ class ReplPool:
         self.size = size
         self.tracker = tracker or ProcessTracker()
         self._stderr_dir = tempfile.mkdtemp(prefix="prover-lean-")
-        self.settings = WorkerSettings(
-            argv=settings.argv,
-            cwd=settings.cwd,
-            memory_limit_bytes=settings.memory_limit_bytes,
-            header_timeout=settings.header_timeout,
-            recycle_after=settings.recycle_after,
-            stderr_dir=settings.stderr_dir or self._stderr_dir,
-            stop_grace_seconds=settings.stop_grace_seconds,
+        # replace() keeps every other setting (the sandbox among them)
+        self.settings = dataclasses.replace(
+            settings, stderr_dir=settings.stderr_dir or self._stderr_dir
         )
         self.workers: list[ReplWorker] = []
         self._changed: asyncio.Condition | None = None

@@ -21,6 +21,7 @@ from environments.lean.replies import CommandReply, RequestFailure, parse_comman
 from environments.lean.wire import ProtocolError, encode_request, read_reply
 from prover.errors import BackendError
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
+from prover.sandbox import SandboxPolicy
 
 
 class ReplTimeout(BackendError):
@@ -46,6 +47,7 @@ class WorkerSettings:
     recycle_after: int = 500
     stderr_dir: str | None = None
     stop_grace_seconds: float = 1.0
+    sandbox: SandboxPolicy | None = None  # None: run the command as given (see prover/sandbox.py)
 
 
 class ReplWorker:
@@ -210,6 +212,7 @@ class ReplWorker:
             memory_limit_bytes=self.settings.memory_limit_bytes,
             stderr_path=stderr,
             stop_grace_seconds=self.settings.stop_grace_seconds,
+            sandbox=self.settings.sandbox,
         )
         process = await self._tracker.start(spec)
         try:

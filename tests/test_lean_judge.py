@@ -1,0 +1,235 @@
+"""The kernel judge's orchestration (environments/lean/judge.py) on stand-in executables.
+
+`lake`, `lean`, `lean4export` and `lean4checker` are tests/standins/lean_tools.py (not Lean): they
+record their argv, and succeed, fail, hang, crash or print garbage as each test's plan says. The
+exports they print are built by hand (tests/standins/lean_export_builder.py). Whatever a step
+does, a judgement ends ACCEPTED only when every step passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standins.lean_export_builder import exports
+
+from environments.lean.judge import KernelJudge, judge_tools
+from environments.lean.toolchain import checker_binary, export_binary
+from prover.config import LeanConfig
+from prover.processes import identify, is_running
+from prover.sandbox import SandboxPolicy, bwrap_problem
+from prover.types import Theorem, VerdictStatus
+
+TOOLS = Path(__file__).parent / "standins" / "lean_tools.py"
+HEADER = "import Mathlib\nopen Real"
+THEOREM = Theorem("T", "theorem T : D ↔ D := by sorry", header=HEADER)
+PROOF = "exact Iff.rfl"
+NONE = SandboxPolicy("none")
+
+
+def _wrapper(path: Path, tool: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{TOOLS}" {tool} "$@"\n')
+    path.chmod(0o755)
+
+
+@dataclass
+class Rig:
+    """A fake toolchain and lake-project, the plan the stand-ins follow and their log."""
+
+    root: Path
+    project: Path
+    plan_path: Path
+    log_path: Path
+
+    def plan(self, **steps: Any) -> None:
+        challenge, solution = exports(**steps.pop("exports", {}))
+        files = {}
+        for module, text in (("Challenge", challenge), ("Solution", solution)):
+            files[module] = str(self.root / "plan" / f"{module}.ndjson")
+            Path(files[module]).write_text(text)
+        plan = {"exports": files, **{k.replace("_", ":"): v for k, v in steps.items()}}
+        self.plan_path.write_text(json.dumps(plan))
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log_path.is_file():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
+
+    def config(self, **more: Any) -> LeanConfig:
+        return LeanConfig(project=str(self.project), **more)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
+    bin_dir, project = tmp_path / "bin", tmp_path / "project"
+    _wrapper(bin_dir / "lake", "lake")
+    _wrapper(bin_dir / "lean", "lean")
+    _wrapper(export_binary(project), "lean4export")
+    _wrapper(checker_binary(project), "lean4checker")
+    (project / "lakefile.toml").write_text('name = "stand_in"\n')
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "log").mkdir()
+    rig = Rig(tmp_path, project, tmp_path / "plan" / "plan.json", tmp_path / "log" / "calls.jsonl")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("ELAN_HOME", str(tmp_path / "no-elan"))
+    monkeypatch.setenv("STANDIN_PLAN", str(rig.plan_path))
+    monkeypatch.setenv("STANDIN_LOG", str(rig.log_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "scratch-root"))
+    (tmp_path / "scratch-root").mkdir()
+    rig.plan()
+    return rig
+
+
+async def _judge(rig: Rig, judge: KernelJudge | None = None, proof: str = PROOF) -> Any:
+    judge = judge or KernelJudge(rig.config(judge_timeout=30.0), NONE)
+    try:
+        return await judge.judge(THEOREM, proof)
+    finally:
+        await judge.close()
+
+
+async def test_an_honest_proof_is_accepted_after_every_step(rig: Rig) -> None:
+    verdict = await _judge(rig)
+    assert verdict.status is VerdictStatus.ACCEPTED, verdict
+    assert verdict.checked_by == "lean-kernel" and verdict.message == "axioms: propext"
+    calls = rig.calls()
+    steps = [(c["tool"], c["argv"][-1] if c["tool"] == "lean" else c["argv"][:1]) for c in calls]
+    lean_steps = [c for c in calls if c["tool"] != "lake"]
+    assert [c["tool"] for c in lean_steps] == [
+        "lean", "lean4export", "lean", "lean4export", "lean4checker",
+    ], steps  # fmt: skip
+    challenge_compile, challenge_export, solution_compile, solution_export, replay = lean_steps
+    # Every step runs through `lake env` in the project, as the tools' READMEs say.
+    assert all(c["cwd"] == str(rig.project) for c in calls)
+    assert [c["argv"][:2] for c in calls if c["tool"] == "lake"] == [
+        ["env", "lean"], ["env", str(export_binary(rig.project))],
+        ["env", "lean"], ["env", str(export_binary(rig.project))],
+        ["env", str(checker_binary(rig.project))],
+    ]  # fmt: skip
+    directory = Path(solution_compile["argv"][-1]).parent
+    assert solution_compile["argv"] == [
+        "-R", str(directory), "-o", str(directory / "Solution.olean"),
+        str(directory / "Solution.lean"),
+    ]  # fmt: skip
+    assert solution_compile["source"] == f"{HEADER}\n\ntheorem T : D ↔ D := by\n  {PROOF}\n"
+    assert challenge_compile["source"] == f"{HEADER}\n\ntheorem T : D ↔ D := by sorry\n"
+    assert challenge_export["argv"] == [
+        "Challenge", "--", "T", "Classical.choice", "Quot.sound", "propext",
+    ]  # fmt: skip
+    assert solution_export["argv"] == ["Solution", "--", "T"]
+    assert replay["argv"] == ["Solution"]
+    assert solution_export["lean_path"] == replay["lean_path"] == str(directory)
+    assert challenge_export["lean_path"] != solution_export["lean_path"]
+    assert not directory.exists()  # the scratch directory is removed after the judgement
+
+
+@pytest.mark.parametrize(
+    ("step", "mode", "status", "message"),
+    [
+        ("lean_Challenge", "fail", "error", "the trusted statement (Challenge.lean) failed"),
+        ("lean_Challenge", "crash", "error", "the trusted statement (Challenge.lean) failed"),
+        ("lean_Challenge", "hang", "error", "did not finish"),
+        ("export_Challenge", "fail", "error", "lean4export on the Challenge failed"),
+        ("export_Challenge", "garbage", "error", "the Challenge export is unreadable"),
+        ("export_Challenge", "hang", "error", "did not finish"),
+        ("lean_Solution", "fail", "rejected", "Lean error: "),
+        ("lean_Solution", "crash", "rejected", "Lean error: "),
+        ("lean_Solution", "hang", "error", "compiling the proof (Solution.lean) did not finish"),
+        ("export_Solution", "fail", "rejected", "lean4export on the Solution failed"),
+        ("export_Solution", "garbage", "rejected", "the Solution export is unreadable"),
+        ("export_Solution", "hang", "error", "did not finish"),
+        ("checker_Solution", "fail", "rejected", "the kernel refused the replay"),
+        ("checker_Solution", "crash", "rejected", "the kernel refused the replay"),
+        ("checker_Solution", "hang", "error", "lean4checker on the Solution did not finish"),
+    ],
+)
+async def test_every_failing_step_ends_in_error_or_rejection(
+    rig: Rig, step: str, mode: str, status: str, message: str
+) -> None:
+    rig.plan(**{step: mode})
+    judge = KernelJudge(rig.config(judge_timeout=2.0), NONE)
+    start = time.monotonic()
+    verdict = await _judge(rig, judge)
+    assert verdict.status.value == status, verdict
+    assert message in verdict.message
+    assert time.monotonic() - start < 30
+    for call in rig.calls():  # nothing a step started is left running
+        assert not is_running_pid(call["pid"])
+
+
+def is_running_pid(pid: int) -> bool:
+    found = identify(pid)
+    return found is not None and is_running(found)
+
+
+@pytest.mark.parametrize(
+    ("attack", "message"),
+    [
+        ("changed", "differs from the trusted statement"),
+        ("axiom", "the axiom cheat, not allowed"),
+        ("sorry", "sorry"),
+        ("native", "Lean.ofReduceBool, not allowed"),
+        ("missing", "does not declare T"),
+        ("def", "not a theorem"),
+    ],
+)
+async def test_an_export_per_attack_class_is_rejected(rig: Rig, attack: str, message: str) -> None:
+    rig.plan(exports={"solution": attack})
+    verdict = await _judge(rig)
+    assert verdict.status is VerdictStatus.REJECTED and message in verdict.message
+    assert "lean4checker" not in [c["tool"] for c in rig.calls()]  # rejected before the replay
+
+
+async def test_missing_tools_are_an_error_naming_the_fix(rig: Rig) -> None:
+    checker_binary(rig.project).unlink()
+    verdict = await _judge(rig)
+    assert verdict.status is VerdictStatus.ERROR
+    assert "lean4checker" in verdict.message and "prover setup lean" in verdict.message
+    assert "lean.judge=repl" in verdict.message
+    assert rig.calls() == []
+    with pytest.raises(Exception, match="lean4checker"):
+        judge_tools(rig.config())
+
+
+async def test_the_screen_still_refuses_first(rig: Rig) -> None:
+    verdict = await _judge(rig, proof="sorry")
+    assert verdict.status is VerdictStatus.REJECTED
+    assert rig.calls() == []
+
+
+async def test_an_unreadable_statement_is_an_error(rig: Rig) -> None:
+    judge = KernelJudge(rig.config(), NONE)
+    verdict = await judge.judge(Theorem("T", "theorem T : True"), PROOF)
+    assert verdict.status is VerdictStatus.ERROR and "trusted statement" in verdict.message
+
+
+@pytest.mark.skipif(bwrap_problem() is not None, reason=f"needs bubblewrap: {bwrap_problem()}")
+async def test_in_the_sandbox_the_proof_writes_only_its_own_directory(rig: Rig) -> None:
+    outside = rig.root / "outside"
+    outside.mkdir()
+    target = outside / "forged"
+    rig.plan(lean_Solution="escape")
+    plan = json.loads(rig.plan_path.read_text())
+    plan["escape_to"] = [str(target), str(rig.project / "forged"), "/etc/forged"]
+    rig.plan_path.write_text(json.dumps(plan))
+    policy = SandboxPolicy(
+        "bwrap",
+        readable=(
+            str(rig.root / "plan"),
+            str(outside),
+            sys.base_prefix,  # the stand-ins' Python (here under the hidden $HOME)
+        ),
+        writable=(str(rig.root / "log"),),
+    )
+    verdict = await _judge(rig, KernelJudge(rig.config(judge_timeout=60.0), policy))
+    assert verdict.status is VerdictStatus.ACCEPTED, verdict
+    (escape,) = [c for c in rig.calls() if c["tool"] == "lean-escape"]
+    assert escape["wrote"] == []
+    assert not target.exists() and not (rig.project / "forged").exists()
