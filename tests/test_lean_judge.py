@@ -9,82 +9,28 @@ does, a judgement ends ACCEPTED only when every step passed.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from standins.lean_export_builder import exports
+from standins.lean_judge_rig import NONE, Rig, make_rig
 
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.toolchain import checker_binary, export_binary
-from prover.config import LeanConfig
 from prover.processes import identify, is_running
 from prover.sandbox import SandboxPolicy, bwrap_problem
 from prover.types import Theorem, VerdictStatus
 
-TOOLS = Path(__file__).parent / "standins" / "lean_tools.py"
 HEADER = "import Mathlib\nopen Real"
 THEOREM = Theorem("T", "theorem T : D ↔ D := by sorry", header=HEADER)
 PROOF = "exact Iff.rfl"
-NONE = SandboxPolicy("none")
-
-
-def _wrapper(path: Path, tool: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{TOOLS}" {tool} "$@"\n')
-    path.chmod(0o755)
-
-
-@dataclass
-class Rig:
-    """A fake toolchain and lake-project, the plan the stand-ins follow and their log."""
-
-    root: Path
-    project: Path
-    plan_path: Path
-    log_path: Path
-
-    def plan(self, **steps: Any) -> None:
-        challenge, solution = exports(**steps.pop("exports", {}))
-        files = {}
-        for module, text in (("Challenge", challenge), ("Solution", solution)):
-            files[module] = str(self.root / "plan" / f"{module}.ndjson")
-            Path(files[module]).write_text(text)
-        plan = {"exports": files, **{k.replace("_", ":"): v for k, v in steps.items()}}
-        self.plan_path.write_text(json.dumps(plan))
-
-    def calls(self) -> list[dict[str, Any]]:
-        if not self.log_path.is_file():
-            return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
-
-    def config(self, **more: Any) -> LeanConfig:
-        return LeanConfig(project=str(self.project), **more)
 
 
 @pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
-    bin_dir, project = tmp_path / "bin", tmp_path / "project"
-    _wrapper(bin_dir / "lake", "lake")
-    _wrapper(bin_dir / "lean", "lean")
-    _wrapper(export_binary(project), "lean4export")
-    _wrapper(checker_binary(project), "lean4checker")
-    (project / "lakefile.toml").write_text('name = "stand_in"\n')
-    (tmp_path / "plan").mkdir()
-    (tmp_path / "log").mkdir()
-    rig = Rig(tmp_path, project, tmp_path / "plan" / "plan.json", tmp_path / "log" / "calls.jsonl")
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    monkeypatch.setenv("ELAN_HOME", str(tmp_path / "no-elan"))
-    monkeypatch.setenv("STANDIN_PLAN", str(rig.plan_path))
-    monkeypatch.setenv("STANDIN_LOG", str(rig.log_path))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "scratch-root"))
-    (tmp_path / "scratch-root").mkdir()
-    rig.plan()
-    return rig
+    return make_rig(tmp_path, monkeypatch)
 
 
 async def _judge(rig: Rig, judge: KernelJudge | None = None, proof: str = PROOF) -> Any:
