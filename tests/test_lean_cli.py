@@ -18,7 +18,7 @@ import pytest
 from standins.lean_judge_rig import make_rig
 
 from environments.lean.doctor import TRIVIAL_COMMAND, checks
-from environments.lean.toolchain import checker_binary, mathlib_olean, repl_binary
+from environments.lean.toolchain import checker_binary, export_binary, mathlib_olean, repl_binary
 from prover.cli import main
 from prover.config import LeanConfig
 
@@ -168,10 +168,11 @@ def test_setup_runs_the_steps_in_order(fake_bin: Path, capsys: pytest.CaptureFix
     _fake_tool(fake_bin, "lake", 'echo "fake lake $*"; echo "to stderr" >&2\n')
     assert main(["setup", "lean"]) == 0
     out = capsys.readouterr().out
-    order = [out.index(f"fake lake {s}") for s in ("exe cache get", "build\n", "build repl")]
+    steps = ("exe cache get", "build\n", "build repl", "build lean4export lean4checker")
+    order = [out.index(f"fake lake {s}") for s in steps]
     assert order == sorted(order)
     assert "to stderr" in out  # the tool's own output is shown as it comes
-    assert "[4/4] build the REPL" in out
+    assert "[4/5] build the REPL" in out and "[5/5] build the kernel judge's tools" in out
 
 
 def test_setup_reports_a_failing_step(fake_bin: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -207,9 +208,12 @@ def test_setup_dry_run_and_bad_project(
 def test_doctor_names_the_fix_when_nothing_is_installed(fake_bin: Path, tmp_path: Path) -> None:
     (tmp_path / "lakefile.toml").write_text("")
     found = checks(LeanConfig(project=str(tmp_path)))
-    assert [c.name for c in found] == ["lean toolchain", "lake-project", "lean REPL"]
+    assert [c.name for c in found] == ["lean toolchain", "lake-project", "lean REPL", "lean judge"]
     assert not any(c.ok for c in found)
     assert all("prover setup lean" in c.fix for c in found)
+    assert found[3].detail.startswith("kernel") and "lean.judge=repl" in found[3].fix
+    repl_judge = checks(LeanConfig(project=str(tmp_path), judge="repl"))[3]
+    assert repl_judge.ok and repl_judge.detail.startswith("repl")
 
 
 def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_path: Path) -> None:
@@ -217,7 +221,8 @@ def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_p
     _fake_tool(fake_bin, "lean", "exit 0\n")
     _fake_tool(fake_bin, "elan", 'echo "leanprover/lean4:v4.24.0 (default)"\n')
     project = tmp_path / "project"
-    for path in (project / "lakefile.toml", mathlib_olean(project), repl_binary(project)):
+    built = (mathlib_olean(project), repl_binary(project), export_binary(project))
+    for path in (project / "lakefile.toml", *built, checker_binary(project)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
     # The doctor's command is not in the REPL's suite: a one-line record of what the REPL answers
@@ -231,3 +236,4 @@ def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_p
     found = checks(config)
     assert all(c.ok for c in found), found
     assert "answers" in found[2].detail
+    assert found[3].detail.startswith("kernel (verified_by lean-kernel)")
