@@ -10,6 +10,7 @@ issue (a real Lean4Repl dies on an unknown id), so replay after a restart is rea
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -647,7 +648,8 @@ async def test_the_real_checker_is_built_from_the_lean_section(tmp_path: Path) -
     """With a usable backend, load_checker builds lean-repl's WholeProofChecker (starts nothing)."""
     checker_module = pytest.importorskip("environments.lean.checker")
     usable = LeanConfig(repl_command=(sys.executable,), project=str(tmp_path))
-    checker, reason = dojo_recheck.load_checker(Config(lean=usable))
+    repl_judge = dataclasses.replace(usable, judge="repl")  # the kernel judge: test_lean_judge
+    checker, reason = dojo_recheck.load_checker(Config(lean=repl_judge))
     assert reason == "" and isinstance(checker, checker_module.WholeProofChecker)
     await checker.close()
 

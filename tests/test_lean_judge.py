@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from standins.lean_judge_rig import NONE, Rig, make_rig
 
+from environments.lean.dojo_recheck import load_checker
 from environments.lean.judge import KernelJudge, judge_tools
+from environments.lean.repl import create as create_lean_repl
 from environments.lean.toolchain import checker_binary, export_binary
+from prover.config import Config
 from prover.processes import identify, is_running
 from prover.sandbox import SandboxPolicy, bwrap_problem
 from prover.types import Theorem, VerdictStatus
@@ -179,3 +182,24 @@ async def test_in_the_sandbox_the_proof_writes_only_its_own_directory(rig: Rig) 
     (escape,) = [c for c in rig.calls() if c["tool"] == "lean-escape"]
     assert escape["wrote"] == []
     assert not target.exists() and not (rig.project / "forged").exists()
+
+
+async def test_lean_repl_and_lean_dojo_judge_through_the_kernel_judge(rig: Rig) -> None:
+    config = Config(lean=rig.config(), sandbox="none")
+    environment = create_lean_repl(config)
+    try:
+        assert environment.judge_name == "lean-kernel"
+        verdict = await environment.judge(THEOREM, PROOF)
+    finally:
+        await environment.close()
+    assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "lean-kernel"
+    repl_judged = create_lean_repl(Config(lean=rig.config(judge="repl"), sandbox="none"))
+    assert repl_judged.judge_name == "lean-repl"
+    await repl_judged.close()
+
+    usable = Config(lean=rig.config(repl_command=(sys.executable,)), sandbox="none")
+    judge, reason = load_checker(usable)  # LeanDojo's re-check
+    assert isinstance(judge, KernelJudge) and reason == ""
+    verdict = await judge.check(THEOREM, PROOF)
+    await judge.close()
+    assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "lean-kernel"

@@ -150,6 +150,10 @@ class KernelJudge:
         limit = config.judge_memory_limit_gb
         self._memory = int(limit * 1024**3) if limit > 0 else None
 
+    async def check(self, theorem: Theorem, proof: str) -> Verdict:
+        """`judge` under the whole-proof checker's name (LeanDojo's re-check calls it so)."""
+        return await self.judge(theorem, proof)
+
     async def judge(self, theorem: Theorem, proof: str) -> Verdict:
         """The verdict on `proof` (the tactic block after `:= by`) for the trusted `theorem`."""
         try:
