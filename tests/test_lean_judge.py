@@ -74,8 +74,10 @@ async def test_an_honest_proof_is_accepted_after_every_step(rig: Rig) -> None:
     ]  # fmt: skip
     assert solution_export["argv"] == ["Solution", "--", "T"]
     assert replay["argv"] == ["Solution"]
-    assert solution_export["lean_path"] == replay["lean_path"] == str(directory)
-    assert challenge_export["lean_path"] != solution_export["lean_path"]
+    isolated = str(directory.parent / "solution-olean")  # the Solution's .olean alone
+    assert solution_export["lean_path"] == replay["lean_path"] == isolated
+    assert solution_export["lean_path_files"] == replay["lean_path_files"] == [["Solution.olean"]]
+    assert challenge_export["lean_path"] == str(directory.parent / "challenge-olean")
     assert not directory.exists()  # the scratch directory is removed after the judgement
 
 
@@ -134,6 +136,21 @@ async def test_an_export_per_attack_class_is_rejected(rig: Rig, attack: str, mes
     verdict = await _judge(rig)
     assert verdict.status is VerdictStatus.REJECTED and message in verdict.message
     assert "lean4checker" not in [c["tool"] for c in rig.calls()]  # rejected before the replay
+
+
+async def test_files_the_proofs_compile_wrote_are_not_on_the_exports_path(rig: Rig) -> None:
+    rig.plan(lean_Solution="plant-module")
+    verdict = await _judge(rig)
+    assert verdict.status is VerdictStatus.ACCEPTED  # honest exports: the module is just unseen
+    for call in rig.calls():
+        if call["tool"] in ("lean4export", "lean4checker"):
+            assert "Evil.olean" not in json.dumps(call["lean_path_files"])
+    rig.log_path.unlink()
+    rig.plan(lean_Solution="plant")
+    verdict = await _judge(rig)
+    assert verdict.status is VerdictStatus.REJECTED
+    assert verdict.message == "compiling the proof wrote no regular Solution.olean"
+    assert "lean4export" not in [c["tool"] for c in rig.calls() if "Solution" in c["argv"]]
 
 
 async def test_missing_tools_are_an_error_naming_the_fix(rig: Rig) -> None:

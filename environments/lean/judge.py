@@ -4,8 +4,9 @@ Per judgement, in a fresh scratch directory, from the *trusted* theorem (never t
 1. `Challenge.lean` = header + statement + `:= by sorry`; compiled, then its target and the allowed
    axioms exported with lean4export — before any text of the proof is compiled;
 2. `Solution.lean` = header + statement + `:= by` + proof; compiled (`lake env lean -o`);
-3. the Solution's target exported with lean4export (with everything it uses, transitively) and
-   compared with the Challenge's in Python (environments/lean/export.py);
+3. the Solution's .olean copied alone into a fresh directory (so a module the proof's code wrote
+   beside it cannot be imported), its target exported with lean4export (with everything it uses,
+   transitively) and compared with the Challenge's in Python (environments/lean/export.py);
 4. the Solution module replayed through the kernel with lean4checker (`lake env lean4checker
    Solution`), which refuses declarations added without the kernel's check (`debug.skipKernelTC`).
 
@@ -198,6 +199,9 @@ class KernelJudge:
         step = await self._compile(tools, challenge_dir, CHALLENGE)
         if not step.ok:
             raise StepFailed(_error(_failed("the trusted statement (Challenge.lean)", step)))
+        challenge_dir = _isolate(challenge_dir, CHALLENGE)
+        if challenge_dir is None:
+            raise StepFailed(_error("compiling the Challenge wrote no regular Challenge.olean"))
         step, exported = await self._export(tools, challenge_dir, CHALLENGE, target)
         if not step.ok:
             raise StepFailed(_error(_failed("lean4export on the Challenge", step)))
@@ -212,6 +216,11 @@ class KernelJudge:
             raise StepFailed(_error(_failed("compiling the proof (Solution.lean)", step)))
         if not step.ok:
             raise StepFailed(_rejected(f"Lean error: {step.first_error()}"))
+        # From here on only the Solution's .olean is on LEAN_PATH: other files its compile wrote
+        # (a forged module for it to import) are out of reach.
+        solution_dir = _isolate(solution_dir, SOLUTION)
+        if solution_dir is None:
+            raise StepFailed(_rejected("compiling the proof wrote no regular Solution.olean"))
         step, exported = await self._export(tools, solution_dir, SOLUTION, target)
         if step.code is None:
             raise StepFailed(_error(_failed("lean4export on the Solution", step)))
@@ -316,6 +325,18 @@ def _module(scratch: Path, module: str, text: str) -> Path:
     directory.mkdir()
     (directory / f"{module}.lean").write_text(text, encoding="utf-8")
     return directory
+
+
+def _isolate(directory: Path, module: str) -> Path | None:
+    """A fresh directory holding only `module`'s .olean, copied from `directory` (None if the
+    compile left no regular file there, e.g. a symlink planted by the proof)."""
+    built = directory / f"{module}.olean"
+    if not built.is_file() or built.is_symlink():
+        return None
+    isolated = directory.parent / f"{directory.name}-olean"
+    isolated.mkdir()
+    shutil.copyfile(built, isolated / built.name, follow_symlinks=False)
+    return isolated
 
 
 def _source(header: str, command: str) -> str:

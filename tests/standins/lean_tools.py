@@ -4,9 +4,11 @@ steps run against it. Usage: `lean_tools.py TOOL ARGS…` (tests install one sma
 Every call appends {"tool", "argv", "cwd", "lean_path", "pid"} (and `lean`'s source) to
 $STANDIN_LOG. What a step does comes
 from the JSON file $STANDIN_PLAN, keyed "lean:<Module>", "export:<Module>", "checker:<Module>":
-"ok" (default), "fail", "hang", "crash" (killed by SIGKILL), "garbage" (export: not NDJSON), or
-"escape" (lean: try to write outside its directory, then succeed). Exports print the file named
-by plan["exports"]["<Module>"]. `lake env CMD …` runs CMD with the same environment, as lake does.
+"ok" (default), "fail", "hang", "crash" (killed by SIGKILL), "garbage" (export: not NDJSON), and
+for lean "escape" (try to write outside its directory, then succeed), "plant-module" (also write
+a forged Evil.olean beside the output) or "plant" (that, and the output a symlink). Exports print
+the file named by plan["exports"]["<Module>"]. `lake env CMD …` runs CMD with the same environment,
+as lake does.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def lean(argv: list[str]) -> None:
     module = source.stem
     mode = _plan().get(f"lean:{module}", "ok")
     _misbehave(mode, f"{source}:3:2: error: unsolved goals")
+    if mode == "plant":  # a forged module beside the Solution, and the olean as a symlink
+        (olean.parent / "Evil.olean").write_text("forged")
+        olean.symlink_to("/etc/hostname")
+        return
+    if mode == "plant-module":  # only the forged module
+        (olean.parent / "Evil.olean").write_text("forged")
     if mode == "escape":  # what a proof that runs code at compile time would try
         wrote = []
         for target in _plan().get("escape_to", []):
@@ -118,5 +126,10 @@ if __name__ == "__main__":
     if tool == "lean":
         _record(tool, rest, source=Path(rest[-1]).read_text())
     else:
-        _record(tool, rest)
+        visible = [
+            sorted(os.listdir(entry))
+            for entry in os.environ.get("LEAN_PATH", "").split(os.pathsep)
+            if entry and os.path.isdir(entry)
+        ]
+        _record(tool, rest, lean_path_files=visible)
     TOOLS[tool](rest)
