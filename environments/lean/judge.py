@@ -61,6 +61,7 @@ CHALLENGE, SOLUTION = "Challenge", "Solution"
 NATIVE_AXIOMS = (NATIVE_AXIOM, "Lean.trustCompiler")
 FIX = f"run `{SETUP_COMMAND}`, or judge with the REPL alone: --set lean.judge=repl"
 _OUTPUT_LIMIT = 64 * 1024  # bytes of a step's messages kept for the verdict
+_STDOUT_LIMIT = 8 * 1024**3  # bytes of a step's output (an export) before it is stopped
 
 
 def judge_axioms(allow_native_decide: bool) -> tuple[NameParts, ...]:
@@ -299,16 +300,23 @@ class KernelJudge:
             stream = process.proc.stdout
             assert stream is not None
 
-            async def drain() -> None:
+            async def drain() -> bool:
+                written = 0
                 with sink.open("wb") as handle:
                     while chunk := await stream.read(1 << 16):
+                        written += len(chunk)
+                        if written > _STDOUT_LIMIT:  # the disk is shared; no export is this big
+                            return False
                         handle.write(chunk)
                 await process.proc.wait()
+                return True
 
             try:
-                await asyncio.wait_for(drain(), self.config.judge_timeout)
+                finished = await asyncio.wait_for(drain(), self.config.judge_timeout)
             except asyncio.TimeoutError:
                 return Step(None, f"no result within {self.config.judge_timeout:g} s")
+            if not finished:
+                return Step(None, f"more than {_STDOUT_LIMIT // 1024**3} GiB of output")
             code = process.returncode
         finally:
             await self._tracker.stop(process)
@@ -355,7 +363,8 @@ def _lean_name(parts: NameParts) -> str:
 
 def _failed(what: str, step: Step) -> str:
     if step.code is None:
-        return f"{what} did not finish: {step.output} (lean.judge_timeout)"
+        hint = " (lean.judge_timeout)" if step.output.startswith("no result") else ""
+        return f"{what} did not finish: {step.output}{hint}"
     return f"{what} failed (exit {step.code}): {step.first_error()}"
 
 
