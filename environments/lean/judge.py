@@ -160,7 +160,7 @@ class KernelJudge:
         """The verdict on `proof` (the tactic block after `:= by`) for the trusted `theorem`."""
         try:
             statement = parse_statement(theorem.statement)
-            target = parse_name(statement.name)
+            parse_name(statement.name)
         except (InputError, ValueError) as exc:
             return _error(f"cannot read the trusted statement: {exc}")
         refused = screen_header(theorem.header, self._screen) or screen(proof, self._screen)
@@ -173,9 +173,8 @@ class KernelJudge:
         async with self._slots:
             scratch = Path(tempfile.mkdtemp(prefix="prover-judge-"))
             try:
-                return await self._judge_in(
-                    scratch, tools, theorem.header, statement, target, proof
-                )
+                solution = statement.with_proof(proof)
+                return await self.judge_texts(scratch, tools, theorem.header, statement, solution)
             except StepFailed as exc:
                 return exc.verdict
             except ProverError as exc:  # e.g. bwrap asked for but unusable
@@ -185,15 +184,12 @@ class KernelJudge:
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
 
-    async def _judge_in(
-        self,
-        scratch: Path,
-        tools: JudgeTools,
-        header: str,
-        statement: Statement,
-        target: NameParts,
-        proof: str,
+    async def judge_texts(
+        self, scratch: Path, tools: JudgeTools, header: str, statement: Statement, solution: str
     ) -> Verdict:
+        """Steps 1–4 in `scratch`: the Challenge from `statement`, the Solution from `solution`
+        (the command after the header; `judge` passes the statement with the proof)."""
+        target = parse_name(statement.name)
         interner = Interner()
         # The Challenge is built and exported before any of the proof's text runs.
         challenge_dir = _module(scratch, CHALLENGE, _source(header, statement.with_sorry()))
@@ -211,7 +207,7 @@ class KernelJudge:
         except ExportError as exc:
             raise StepFailed(_error(f"the Challenge export is unreadable: {exc}")) from None
 
-        solution_dir = _module(scratch, SOLUTION, _source(header, statement.with_proof(proof)))
+        solution_dir = _module(scratch, SOLUTION, _source(header, solution))
         step = await self._compile(tools, solution_dir, SOLUTION)
         if step.code is None:
             raise StepFailed(_error(_failed("compiling the proof (Solution.lean)", step)))
