@@ -64,7 +64,7 @@ async def test_an_honest_proof_is_accepted_after_every_step(rig: Rig) -> None:
     ]  # fmt: skip
     directory = Path(solution_compile["argv"][-1]).parent
     assert solution_compile["argv"] == [
-        "-R", str(directory), "-o", str(directory / "Solution.olean"),
+        f"--root={directory}", "-o", str(directory / "Solution.olean"),
         str(directory / "Solution.lean"),
     ]  # fmt: skip
     assert solution_compile["source"] == f"{HEADER}\n\ntheorem T : D ↔ D := by\n  {PROOF}\n"

@@ -245,7 +245,9 @@ class KernelJudge:
 
     async def _compile(self, tools: JudgeTools, directory: Path, module: str) -> Step:
         source, olean = directory / f"{module}.lean", directory / f"{module}.olean"
-        argv = ("env", "lean", "-R", str(directory), "-o", str(olean), str(source))
+        # --root makes the module name the file's stem (Challenge, Solution), as lean4export and
+        # lean4checker look it up on LEAN_PATH.
+        argv = ("env", "lean", f"--root={directory}", "-o", str(olean), str(source))
         return await self._run(tools, argv, directory, f"{module}-compile", writable=True)
 
     async def _export(
