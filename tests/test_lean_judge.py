@@ -17,15 +17,17 @@ from typing import Any
 import pytest
 from standins.lean_judge_rig import NONE, Rig, make_rig
 
+from environments.lean.doctor import TRIVIAL_COMMAND
 from environments.lean.dojo_recheck import load_checker
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.repl import create as create_lean_repl
 from environments.lean.toolchain import checker_binary, export_binary
-from prover.config import Config
+from prover.config import Config, LeanConfig
 from prover.processes import identify, is_running
 from prover.sandbox import SandboxPolicy, bwrap_problem
 from prover.types import Theorem, VerdictStatus
 
+REPL_STANDIN = Path(__file__).parent / "standins" / "lean_repl.py"
 HEADER = "import Mathlib\nopen Real"
 THEOREM = Theorem("T", "theorem T : D ↔ D := by sorry", header=HEADER)
 PROOF = "exact Iff.rfl"
@@ -220,3 +222,28 @@ async def test_lean_repl_and_lean_dojo_judge_through_the_kernel_judge(rig: Rig) 
     verdict = await judge.check(THEOREM, PROOF)
     await judge.close()
     assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "lean-kernel"
+
+
+@pytest.mark.skipif(bwrap_problem() is not None, reason=f"needs bubblewrap: {bwrap_problem()}")
+async def test_repl_processes_run_in_the_sandbox(tmp_path: Path) -> None:
+    """The REPL pool's processes start under bwrap, reading lake-project (the stand-in REPL)."""
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "doctor.in").write_text(json.dumps({"cmd": TRIVIAL_COMMAND}) + "\n")
+    (library / "doctor.expected.out").write_text('{"env": 0}\n')
+    argv = (sys.executable, str(REPL_STANDIN), "--library", str(library))
+    lean = LeanConfig(project=str(library), repl_command=argv, pool_size=1, memory_limit_gb=0)
+    environment = create_lean_repl(Config(lean=lean, sandbox="bwrap"))
+    try:
+        settings = environment.pool.settings
+        assert settings.sandbox is not None and settings.sandbox.kind == "bwrap"
+        assert str(library) in settings.sandbox.readable
+        async with environment.pool.leased("") as worker, worker.operation():
+            reply = await worker.command(TRIVIAL_COMMAND, timeout=60.0)
+            (pid,) = environment.pids
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert reply == {"env": 0}
+        assert Path(command[0].decode()).name == "bwrap" and b"--unshare-net" in command
+    finally:
+        await environment.close()
+    assert environment.pids == []
