@@ -22,7 +22,9 @@ from environments.lean.dojo_recheck import load_checker
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.repl import create as create_lean_repl
 from environments.lean.toolchain import checker_binary, export_binary
+from prover.cli import main
 from prover.config import Config, LeanConfig
+from prover.errors import ConfigError
 from prover.processes import identify, is_running
 from prover.sandbox import SandboxPolicy, bwrap_problem
 from prover.types import Theorem, VerdictStatus
@@ -247,3 +249,17 @@ async def test_repl_processes_run_in_the_sandbox(tmp_path: Path) -> None:
     finally:
         await environment.close()
     assert environment.pids == []
+
+
+def test_bwrap_asked_for_but_unusable_is_a_one_line_error(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("prover.sandbox.bwrap_problem", lambda: "bwrap fails here (stand-in)")
+    with pytest.raises(ConfigError, match='sandbox = "none"'):
+        create_lean_repl(Config(lean=rig.config(), sandbox="bwrap"))
+    path = rig.root / "Kernel.lean"
+    path.write_text("import Mathlib\n\ntheorem T : D ↔ D := by\n  exact Iff.rfl\n")
+    project = json.dumps(str(rig.project))
+    assert main(["check", str(path), "--set", f"lean.project={project}"]) == 2
+    err = capsys.readouterr().err
+    assert "bwrap fails here" in err and len(err.strip().splitlines()) == 1

@@ -21,7 +21,7 @@ from environments.lean.statement import parse_statement
 from environments.lean.toolchain import pool_size, worker_settings
 from prover.config import Config, LeanConfig
 from prover.errors import InputError
-from prover.sandbox import SandboxPolicy, policy_for
+from prover.sandbox import SandboxPolicy, policy_for, require_bwrap
 from prover.types import Language, Theorem, Verdict
 
 
@@ -118,5 +118,8 @@ class LeanReplEnvironment:
 
 
 def create(config: Config) -> LeanReplEnvironment:
-    """Entry point: `--env lean-repl`, configured by the `[lean]` section."""
+    """Entry point: `--env lean-repl`, configured by the `[lean]` section; asking for the bwrap
+    sandbox where it cannot run is a one-line ConfigError here, before any process starts."""
+    if config.sandbox == "bwrap":
+        require_bwrap()
     return LeanReplEnvironment(config.lean, policy=policy_for(config))

@@ -103,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     items = theorems_in(Path(args.file), args.theorem)
     from environments.lean.toolchain import worker_settings
-    from prover.sandbox import describe
+    from prover.sandbox import describe, require_bwrap
 
     worker_settings(config.lean)  # a missing toolchain or build is a one-line error up front
+    if config.sandbox == "bwrap":
+        require_bwrap()  # so is a sandbox that cannot run
     judge = "lean-kernel" if config.lean.judge == "kernel" else "lean-repl"
     sys.stderr.write(
         f"judging {len(items)} theorem(s) of {args.file} with the {judge} judge, sandbox "
