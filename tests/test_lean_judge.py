@@ -21,7 +21,12 @@ from environments.lean.doctor import TRIVIAL_COMMAND
 from environments.lean.dojo_recheck import load_checker
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.repl import create as create_lean_repl
-from environments.lean.toolchain import checker_binary, export_binary
+from environments.lean.toolchain import (
+    checker_binary,
+    export_binary,
+    repl_binary,
+    worker_settings,
+)
 from prover.cli import main
 from prover.config import Config, LeanConfig
 from prover.errors import ConfigError
@@ -263,3 +268,12 @@ def test_bwrap_asked_for_but_unusable_is_a_one_line_error(
     assert main(["check", str(path), "--set", f"lean.project={project}"]) == 2
     err = capsys.readouterr().err
     assert "bwrap fails here" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sandboxed_repl_runs_the_built_binary_through_lake_env(rig: Rig) -> None:
+    config = rig.config()  # repl_command = lake exe repl
+    sandboxed = worker_settings(config, SandboxPolicy("bwrap"))
+    assert sandboxed.argv[1:] == ("env", str(repl_binary(rig.project)))
+    assert Path(sandboxed.argv[0]).name == "lake"
+    assert worker_settings(config).argv[1:] == ("exe", "repl")  # unsandboxed: as configured
+    assert worker_settings(config, NONE).argv[1:] == ("exe", "repl")

@@ -1,6 +1,7 @@
 """The `lean-repl` environment: theorems opened on a pool of Lean REPL processes.
 
-Processes run `lean.repl_command` (default `lake exe repl`) in lake-project, each in its own
+Processes run `lean.repl_command` (default `lake exe repl`; in the sandbox `lake env` on the built
+REPL, see toolchain.worker_settings) in lake-project, each in its own
 process group under an address-space cap and in the run's sandbox, keyed by header so `import
 Mathlib` runs once per process; see worker.py for faults and recycling, session.py for states,
 checker.py for `verify` (the cheap in-search check). Whether a proof counts is `judge`: the kernel

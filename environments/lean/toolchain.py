@@ -123,8 +123,13 @@ def worker_settings(config: LeanConfig, policy: SandboxPolicy | None = None) -> 
     with `policy` they run in the sandbox, reading lake-project and the toolchain."""
     project = require_built(config)
     limit = int(config.memory_limit_gb * 1024**3) if config.memory_limit_gb > 0 else None
+    argv = tuple(config.repl_command)
+    if policy is not None and policy.kind != "none" and argv == ("lake", "exe", "repl"):
+        # `lake exe` builds first (and may take lake's lock in .lake/), which the read-only
+        # project refuses; `lake env` runs the REPL that `prover setup lean` built, unchanged.
+        argv = ("lake", "env", str(repl_binary(project)))
     return WorkerSettings(
-        argv=resolve_command(tuple(config.repl_command)),
+        argv=resolve_command(argv),
         cwd=str(project),
         memory_limit_bytes=limit,
         header_timeout=config.header_timeout,
