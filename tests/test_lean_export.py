@@ -110,9 +110,9 @@ def test_an_honest_constructed_solution_is_accepted() -> None:
     ("attack", "message"),
     [
         ("changed", "the type of T differs from the trusted statement"),
-        ("axiom", "the proof depends on the axiom cheat, not allowed"),
+        ("axiom", "the proof depends on axioms that are not allowed: cheat"),
         ("sorry", "the proof uses sorry (sorryAx)"),
-        ("native", "the proof depends on the axiom Lean.ofReduceBool, not allowed"),
+        ("native", "the proof depends on axioms that are not allowed: Lean.ofReduceBool"),
         ("fake-propext", "the axiom propext differs from Lean's own"),
         ("missing", "the Solution does not declare T"),
         ("def", "T is a def in the Solution, not a theorem"),

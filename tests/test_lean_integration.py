@@ -129,7 +129,7 @@ CHEATS = {
         "run_tac Lean.addDecl (.axiomDecl { name := `cheat, levelParams := [],\n"
         "    type := Lean.mkConst ``False, isUnsafe := false })\n"
         "exact False.elim cheat",
-        "axiom cheat",
+        "not allowed: cheat",
     ),
     "skipKernelTC": (
         "set_option debug.skipKernelTC true in\n"

@@ -133,9 +133,9 @@ def is_running_pid(pid: int) -> bool:
     ("attack", "message"),
     [
         ("changed", "differs from the trusted statement"),
-        ("axiom", "the axiom cheat, not allowed"),
+        ("axiom", "not allowed: cheat"),
         ("sorry", "sorry"),
-        ("native", "Lean.ofReduceBool, not allowed"),
+        ("native", "not allowed: Lean.ofReduceBool"),
         ("missing", "does not declare T"),
         ("def", "not a theorem"),
     ],
