@@ -158,6 +158,12 @@ class LeanConfig:
     reply_budget_mb: float = 512.0  # output held while waiting for one reply; more is a crash
     allow_native_decide: bool = False  # accept Lean.ofReduceBool (native_decide) in proofs
     set_option_allowlist: tuple[str, ...] = ("maxHeartbeats", "maxRecDepth")  # in proofs
+    # Who decides that a proof counts: "kernel" (compile in the sandbox, export with lean4export,
+    # replay with lean4checker, compare with the statement) or "repl" (the REPL whole-proof check
+    # alone, for machines without the export tools; results say verified_by "lean-repl").
+    judge: str = "kernel"
+    judge_timeout: float = 900.0  # seconds per step of the kernel judge (compile, export, replay)
+    judge_memory_limit_gb: float = 16.0  # RLIMIT_AS per step of the kernel judge; 0 = no cap
 
     def __post_init__(self) -> None:
         if not self.repl_command:
@@ -170,7 +176,11 @@ class LeanConfig:
             raise ValueError("lean.reply_budget_mb must be a positive finite number of MiB")
         if not 0.0 <= self.memory_limit_gb < float("inf"):
             raise ValueError("lean.memory_limit_gb must be a finite number >= 0 (0 = no cap)")
-        for key in ("tactic_timeout", "verify_timeout", "header_timeout"):
+        if self.judge not in ("kernel", "repl"):
+            raise ValueError(f"lean.judge must be 'kernel' or 'repl', not {self.judge!r}")
+        if not 0.0 <= self.judge_memory_limit_gb < float("inf"):
+            raise ValueError("lean.judge_memory_limit_gb must be a finite number >= 0 (0 = no cap)")
+        for key in ("tactic_timeout", "verify_timeout", "header_timeout", "judge_timeout"):
             if not 0.0 < getattr(self, key) < float("inf"):
                 raise ValueError(f"lean.{key} must be a positive finite number of seconds")
 

@@ -43,6 +43,7 @@ async def lean(tmp_path: Path, shared_data: Path):
             ],
             "lean.pool_size": 1,
             "lean.memory_limit_gb": 0,
+            "lean.judge": "repl",  # the stand-in REPL judges; the kernel judge needs real tools
         },
     )
     env = lean_env(config)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -639,7 +639,7 @@ def test_checker_availability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert dojo_recheck.repl_unavailable(usable) is None
     # A usable backend whose checker module cannot be imported: unavailable, with the reason.
     monkeypatch.setitem(sys.modules, "environments.lean.checker", None)
-    checker, reason = dojo_recheck.load_checker(Config(lean=usable))
+    checker, reason = dojo_recheck.load_checker(Config(lean=replace(usable, judge="repl")))
     assert checker is None and "whole-proof checker is not installed" in reason
 
 
@@ -647,7 +647,8 @@ async def test_the_real_checker_is_built_from_the_lean_section(tmp_path: Path) -
     """With a usable backend, load_checker builds lean-repl's WholeProofChecker (starts nothing)."""
     checker_module = pytest.importorskip("environments.lean.checker")
     usable = LeanConfig(repl_command=(sys.executable,), project=str(tmp_path))
-    checker, reason = dojo_recheck.load_checker(Config(lean=usable))
+    repl_judge = replace(usable, judge="repl")  # the kernel judge: test_lean_judge.py
+    checker, reason = dojo_recheck.load_checker(Config(lean=repl_judge))
     assert reason == "" and isinstance(checker, checker_module.WholeProofChecker)
     await checker.close()
 

@@ -287,6 +287,7 @@ async def lean(tmp_path: Path, shared_data: Path):
             ],
             "lean.pool_size": 1,
             "lean.memory_limit_gb": 0,
+            "lean.judge": "repl",  # the stand-in REPL judges; the kernel judge needs real tools
             "lean.tactic_timeout": 20,
             "lean.verify_timeout": 20,
             "lean.header_timeout": 20,
@@ -398,7 +399,7 @@ def test_prover_prove_with_the_sketch_strategy_drafting_with_the_model(
     config.write_text(
         f'environment = "lean-repl"\nmodel = "scripted:{model}"\n\n'
         f'[lean]\nproject = "{tmp_path}"\nrepl_command = {json.dumps(standin)}\n'
-        "pool_size = 1\nmemory_limit_gb = 0\n\n"
+        'pool_size = 1\nmemory_limit_gb = 0\njudge = "repl"\n\n'
         '[sketch]\ndraft = "model"\n',
         encoding="utf-8",
     )

@@ -48,7 +48,9 @@ def library(shared_data: Path) -> Path:
 
 def lean_env(library: Path, tmp_path: Path) -> LeanReplEnvironment:
     argv = (sys.executable, str(STANDIN), "--library", str(library), "--log", str(tmp_path / "log"))
-    config = LeanConfig(repl_command=argv, project=str(library), pool_size=1, tactic_timeout=10.0)
+    config = LeanConfig(
+        repl_command=argv, project=str(library), pool_size=1, tactic_timeout=10.0, judge="repl"
+    )
     return LeanReplEnvironment(config)
 
 

@@ -203,7 +203,8 @@ class LeanDojoEnvironment:
             self._slots.release()
 
     async def judge(self, theorem: Theorem, proof: str) -> Verdict:
-        """The lean-repl whole-proof check where it can run; LeanDojo's own word is unchecked."""
+        """lean-repl's judge (`lean.judge`: the kernel judge, or the REPL whole-proof check)
+        where lake-project is usable; LeanDojo's own word is unchecked."""
         checker, reason = self.whole_proof_checker()
         if checker is not None and not theorem.statement.strip():
             checker, reason = None, "the theorem carries no statement text to re-check"
@@ -216,7 +217,7 @@ class LeanDojoEnvironment:
         return await checker.check(theorem, proof)
 
     def whole_proof_checker(self) -> tuple[Any | None, str]:
-        """The lean-repl whole-proof checker if usable, else None and why not."""
+        """lean-repl's judge if usable, else None and why not."""
         if self.settings.recheck == "off":
             return None, "lean_dojo.recheck is 'off'"
         if self._checker_reason is None:

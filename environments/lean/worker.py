@@ -25,6 +25,7 @@ from environments.lean.wire import MAX_REPLY_BYTES, ProtocolError, ReplyReader, 
 from prover.errors import BackendError
 from prover.linereader import OutputOverflow
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
+from prover.sandbox import SandboxPolicy
 
 # What a request can meet when the process misbehaves: it is the request's failure (a crash).
 _FAULTS = (EOFError, OSError, ProtocolError, OutputOverflow)
@@ -54,6 +55,7 @@ class WorkerSettings:
     stderr_dir: str | None = None  # also keep each worker's stderr here (capped; see processes)
     stop_grace_seconds: float = 1.0
     reply_budget_bytes: int = MAX_REPLY_BYTES  # output held for one reply (lean.reply_budget_mb)
+    sandbox: SandboxPolicy | None = None  # None: run the command as given (see prover/sandbox.py)
 
 
 class ReplWorker:
@@ -222,6 +224,7 @@ class ReplWorker:
             memory_limit_bytes=self.settings.memory_limit_bytes,
             stderr_path=stderr,
             stop_grace_seconds=self.settings.stop_grace_seconds,
+            sandbox=self.settings.sandbox,
         )
         process = await self._tracker.start(spec)
         assert process.proc.stdout is not None
