@@ -68,6 +68,7 @@ async def main() -> int:
         verify_timeout=opts.verify_timeout,
         header_timeout=opts.tactic_timeout,
         reply_budget_mb=opts.budget / 1024**2,
+        judge="repl",  # the REPL whole-proof check is what these faults exercise
     )
     env = LeanReplEnvironment(config)
     try:
