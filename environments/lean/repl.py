@@ -3,6 +3,8 @@
 Processes run `lean.repl_command` (default `lake exe repl`) in lake-project, each in its own
 process group under an address-space cap, keyed by header so `import Mathlib` runs once per
 process; see worker.py for faults and recycling, session.py for states, checker.py for `verify`.
+A process serves several theorems at once (pool.py), so the default number of theorems in flight
+is `THEOREMS_PER_PROCESS` per search process: while one waits for the model another uses Lean.
 """
 
 from __future__ import annotations
@@ -20,26 +22,39 @@ from prover.config import Config, LeanConfig
 from prover.errors import InputError
 from prover.types import Language, Theorem, Verdict
 
+# Theorems in flight per search process. Two keep a process busy across one theorem's model
+# waits, and let the pool move a theorem to a process that fell idle near the end of a run.
+THEOREMS_PER_PROCESS = 2
+
 
 class LeanReplEnvironment:
     """Owns the REPL pool and the whole-proof checker shared by its sessions."""
 
     name = "lean-repl"
 
-    def __init__(self, config: LeanConfig, *, pool: ReplPool | None = None) -> None:
+    def __init__(
+        self,
+        config: LeanConfig,
+        *,
+        pool: ReplPool | None = None,
+        checker_pool: ReplPool | None = None,
+    ) -> None:
         self.config = config
         self.pool = pool or ReplPool(worker_settings(config), pool_size(config))
         # The checker's processes never run a model's tactic: whatever a tactic did to its
-        # process cannot influence the verdict on a proof.
-        self.checker_pool = ReplPool(worker_settings(config), config.checker_pool_size)
+        # process cannot influence the verdict on a proof. They are few (lean.checker_pool_size)
+        # and idle most of the time, so they share the cores with the search's processes.
+        self.checker_pool = checker_pool or ReplPool(
+            worker_settings(config), config.checker_pool_size
+        )
         self.checker = WholeProofChecker(config, pool=self.checker_pool)
         self._policy = ScreenPolicy.from_config(config)
         self._warming: dict[str, asyncio.Task[None]] = {}
 
     @property
     def capacity(self) -> int:
-        """Theorems served at once: a session keeps its REPL process (its states live there)."""
-        return self.pool.size
+        """Theorems in flight by default: `THEOREMS_PER_PROCESS` per search process."""
+        return self.pool.size * THEOREMS_PER_PROCESS
 
     @property
     def pids(self) -> list[int]:

@@ -4,8 +4,10 @@ Every request has a deadline. A request that times out, is cancelled, or finds t
 leaves the process unusable (it may still be busy with the old request, PROTOCOLS.md §1), so the
 worker kills its process group and starts a fresh process in the background, re-running the
 header there. `generation` counts the processes: proof states and env ids are only valid within
-the generation that made them. A process is also replaced after `recycle_after` requests, because
-the REPL never frees proof states.
+the generation that made them. Because the REPL never frees proof states, a process is recycled:
+after `recycle_after` requests it is `draining` (the pool gives it no new theorem) and is replaced
+once no theorem lives on it; only past `HARD_RECYCLE_FACTOR` × `recycle_after` requests is it
+replaced under live theorems (their states are then replayed on the fresh process).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from environments.lean.replies import CommandReply, RequestFailure, parse_comman
 from environments.lean.wire import ProtocolError, encode_request, read_reply
 from prover.errors import BackendError
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
+
+# Requests after which a process is replaced even with theorems on it: memory grows with every
+# state kept, and a theorem may run thousands of tactics after its process began draining.
+HARD_RECYCLE_FACTOR = 8
 
 
 class ReplTimeout(BackendError):
@@ -55,7 +61,7 @@ class ReplWorker:
         self.settings = settings
         self.header = header
         self.index = index
-        self.leases = 0  # sessions (and checks) currently using this worker
+        self.leases = 0  # live theorems (and checks) on this worker
         self.generation = 0  # how many processes this worker has started
         self.commands = 0  # requests sent to the current process, header included
         self.header_env: int | None = None
@@ -71,18 +77,33 @@ class ReplWorker:
         """The current process id (also its process-group id), if one is running."""
         return self._process.pid if self._process is not None and self._process.alive else None
 
+    @property
+    def draining(self) -> bool:
+        """The process has served `recycle_after` requests: give it no new theorem."""
+        return self.commands >= self.settings.recycle_after
+
+    @property
+    def warm(self) -> bool:
+        """A process with the header loaded is up (no restart in progress)."""
+        return self._process is not None and self._process.alive and self._restart is None
+
     @contextlib.asynccontextmanager
     async def operation(self) -> AsyncIterator[ReplWorker]:
         """Exclusive use for one session operation (replay + tactic, or a whole-proof check)."""
         async with self._lock:
             process = self._process
-            if (
-                process is not None
-                and self._restart is None
-                and self.commands >= self.settings.recycle_after
-            ):
+            hard = self.settings.recycle_after * HARD_RECYCLE_FACTOR
+            if process is not None and self._restart is None and self.commands >= hard:
                 self._discard(process)
             yield self
+
+    async def recycle(self) -> None:
+        """Replace the process now (called when no theorem lives on it); the fresh one loads
+        the header in the background."""
+        async with self._lock:
+            if self._process is not None and self._restart is None and not self._closed:
+                self._discard(self._process)
+                self.commands = 0  # the replacement is not draining
 
     async def ready(self) -> int:
         """Wait until a process with the header is up; returns its generation."""
