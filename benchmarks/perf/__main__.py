@@ -12,7 +12,7 @@ from prover.errors import InputError
 _COMMANDS = {
     "scheduler": (scheduler, "sequential loop vs the runner vs the ideal bound"),
     "overhead": (overhead, "tactic results per second with zero-latency stand-ins, one core"),
-    "ci": (ci, "the CI-sized run: every figure the targets are judged on (about a minute)"),
+    "ci": (ci, "the CI run: every figure the targets are judged on (real lean-repl code)"),
 }
 
 
