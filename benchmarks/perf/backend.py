@@ -125,6 +125,7 @@ class Traces:
         self.by_theorem: dict[str, Trace] = defaultdict(Trace)
         self.tactics = 0
         self.checks = 0
+        self._referenced: set[str] = set()  # the checker keeps each statement's reference type
 
     def _current(self) -> Trace:
         return self.by_theorem[_THEOREM.get()]
@@ -138,18 +139,27 @@ class Traces:
         self._current().lean(self.world.step(theorem, state.pretty, tactic).seconds)
 
     def check(self, theorem: str, proof: str) -> None:
-        """A whole-proof check: the reference (statement, `#check`), the proof, two queries."""
+        """A whole-proof check: the proof and, if it passes, `#print axioms` and `#check`; the
+        first check of a theorem also opens its statement and reads its type (kept after)."""
         self.checks += 1
         goal: str | None = self.world.initial_state(theorem, theorem).pretty
-        seconds = 4 * self.sim.command_seconds
+        seconds = 0.0
+        if theorem not in self._referenced:
+            self._referenced.add(theorem)
+            seconds += 2 * self.sim.command_seconds
         for line in (line.strip() for line in proof.splitlines()):
-            if not line or goal is None:
+            if not line:
+                continue
+            if goal is None:
                 break
             step = self.world.step(theorem, goal, line)
             seconds += step.seconds
             if isinstance(step.result, Failed):
                 break
             goal = None if isinstance(step.result, Finished) else step.result.state.pretty
+        else:
+            if goal is None:  # accepted: the two queries follow
+                seconds += 2 * self.sim.command_seconds
         self._current().lean(seconds)
 
     def model(self, sequences: int) -> None:
