@@ -352,7 +352,7 @@ def tree_page(title: str, tree: dict[str, Any]) -> str:
         for e in tree.get("edges", [])
     ]
     payload = json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False)
-    data = base64.b64encode(zlib.compress(payload.encode("utf-8"), 9)).decode("ascii")
+    data = base64.b64encode(zlib.compress(payload.encode("utf-8"), 6)).decode("ascii")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"

@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -451,11 +452,18 @@ def _details(result: SearchResult) -> dict[str, Any]:
 def encode_tree(tree: dict[str, Any]) -> bytes:
     """A search tree as zlib-compressed JSON. Each node and edge is encoded on its own, so a
     thread encoding a 3,200-node tree lets the event loop's thread run in between."""
+    polite = threading.current_thread() is not threading.main_thread()
     parts = []
     for key, value in tree.items():
         if isinstance(value, list):
-            items = ",".join(json.dumps(v, ensure_ascii=False, default=str) for v in value)
-            parts.append(f"{json.dumps(key)}:[{items}]")
+            items = []
+            for index, item in enumerate(value):
+                items.append(json.dumps(item, ensure_ascii=False, default=str))
+                if polite and index % 64 == 63:
+                    # Off the loop's thread, give it the GIL and a core between chunks: a
+                    # tree's encoding then delays the loop by a chunk, not by the whole tree.
+                    time.sleep(0.0005)
+            parts.append(f"{json.dumps(key)}:[{','.join(items)}]")
         else:
             parts.append(f"{json.dumps(key)}:{json.dumps(value, ensure_ascii=False, default=str)}")
     return zlib.compress(("{" + ",".join(parts) + "}").encode("utf-8"), 6)

@@ -10,7 +10,7 @@ from benchmarks.perf import ci, overhead, scheduler
 from prover.errors import InputError
 
 _COMMANDS = {
-    "scheduler": (scheduler, "sequential loop vs the runner vs the ideal bound"),
+    "scheduler": (scheduler, "what-if study on interchangeable simulated workers (not Lean)"),
     "overhead": (overhead, "tactic results per second with zero-latency stand-ins, one core"),
     "ci": (ci, "the CI run: every figure the targets are judged on (real lean-repl code)"),
 }
@@ -19,7 +19,8 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf",
-        description="Performance harness: simulated Lean workers and GPU, real scheduler.",
+        description="Performance harness: the real lean-repl code on simulated REPL processes "
+        "and a simulated GPU.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in _COMMANDS.items():
