@@ -22,9 +22,9 @@ from prover.config import Config, LeanConfig
 from prover.errors import InputError
 from prover.types import Language, Theorem, Verdict
 
-# Theorems in flight per search process. Two keep a process busy across one theorem's model
+# Theorems in flight per search process. Three keep a process busy across one theorem's model
 # waits, and let the pool move a theorem to a process that fell idle near the end of a run.
-THEOREMS_PER_PROCESS = 2
+THEOREMS_PER_PROCESS = 3
 
 
 class LeanReplEnvironment:

@@ -84,8 +84,8 @@ class ReplWorker:
 
     @property
     def warm(self) -> bool:
-        """A process with the header loaded is up (no restart in progress)."""
-        return self._process is not None and self._process.alive and self._restart is None
+        """A process with the header loaded is up (set only once its header is in)."""
+        return self._process is not None and self._process.alive
 
     @contextlib.asynccontextmanager
     async def operation(self) -> AsyncIterator[ReplWorker]:
