@@ -387,7 +387,7 @@ class BenchConfig:
     benchmark: str = "minif2f-lean4"
     split: str = "test"
     # Theorems in flight (per environment worker with --ray); 0 = the environment's capacity
-    # (REPL processes, PISA servers, Dojos: each holds one theorem at a time), else 8.
+    # (lean-repl: three per REPL process; PISA servers, Dojos: one each), else 8.
     concurrency: int = 0
     limit: int = 0  # 0 = all
     shard: str = ""  # "i/n": this process runs every n-th theorem starting at i
