@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from benchmarks.perf import ci, overhead, scheduler
+from benchmarks.perf import ci, overhead, scenario, scheduler
 from prover.errors import InputError
 
 _COMMANDS = {
+    "scenario": (scenario, "K theorems through the real lean-repl code on simulated processes"),
     "scheduler": (scheduler, "what-if study on interchangeable simulated workers (not Lean)"),
     "overhead": (overhead, "tactic results per second with zero-latency stand-ins, one core"),
     "ci": (ci, "the CI run: every figure the targets are judged on (real lean-repl code)"),

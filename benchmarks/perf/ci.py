@@ -4,7 +4,8 @@
    sessions, checker, judge) on simulated REPL processes and GPU, virtual clock, at the default
    concurrency; against the ideal bound, 15 sequential shards sharing one GPU, and the
    Llemma-style sequential loop (both replayed from the same searches' traces).
-2. The same at miniF2F-test scale: 244 theorems.
+2. The same at miniF2F-test scale: 244 theorems. Both scenarios run side by side, each in a
+   child process (`python -m benchmarks.perf scenario`), after step 3.
 3. Storage: a 3,200-node tree's stored size, a 244-theorem HTML report with full trees, and the
    longest event-loop stall while attempts are recorded.
 """
@@ -12,15 +13,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import sys
 import time
 
 from benchmarks.perf.scenario import (
     BOUND_TARGET,
     SHARDS_TARGET,
     Scenario,
+    config_arguments,
     format_scenario,
-    run_scenario,
+    from_json,
 )
 from benchmarks.perf.storage import (
     REPORT_TARGET_BYTES,
@@ -31,9 +35,11 @@ from benchmarks.perf.storage import (
     measure_storage,
 )
 from prover.cli.options import add_config_options, load_from_args
-from prover.errors import InputError
+from prover.errors import BackendError, InputError
+from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
 
 Row = tuple[str, float, str, bool]
+SCENARIO_TIMEOUT = 3600.0  # seconds for one scenario's child (a loaded machine is slow)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,15 +96,58 @@ def storage_rows(f: StorageFigures) -> list[Row]:
     ]
 
 
+def scenario_arguments(args: argparse.Namespace) -> list[str]:
+    return ["-c", str(args.concurrency), *config_arguments(args)]
+
+
+async def _scenarios(
+    args: argparse.Namespace, sizes: tuple[int, ...], extra: list[str]
+) -> list[Scenario]:
+    """Each scenario in a child process of its own, side by side (they share nothing)."""
+    tracker = ProcessTracker()
+    try:
+        children = [
+            await tracker.start(
+                ProcessSpec(
+                    argv=(
+                        sys.executable,
+                        "-m",
+                        "benchmarks.perf",
+                        "scenario",
+                        "-K",
+                        str(k),
+                        "--json",
+                        *extra,
+                    ),
+                    stdin=False,
+                )
+            )
+            for k in sizes
+        ]
+
+        async def result(child: ManagedProcess) -> Scenario:
+            assert child.proc.stdout is not None
+            out = await asyncio.wait_for(child.proc.stdout.read(), SCENARIO_TIMEOUT)
+            code = await asyncio.wait_for(child.proc.wait(), SCENARIO_TIMEOUT)
+            if code != 0:
+                raise BackendError(f"a scenario of the harness failed (exit {code})")
+            return from_json(json.loads(out))
+
+        return list(await asyncio.gather(*(result(c) for c in children)))
+    finally:
+        await tracker.stop_all()
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the three measurements, print them and a table of targets."""
     if args.theorems < 1 or args.full_scale < 1 or args.concurrency < 0:
         raise InputError("--theorems and --full-scale must be at least 1, --concurrency ≥ 0")
-    config = load_from_args(args, {})
+    load_from_args(args, {})  # a bad --config or --set is reported before anything runs
     start = time.perf_counter()
-    small = run_scenario(config, args.theorems, args.concurrency)
-    full = run_scenario(config, args.full_scale, args.concurrency)
-    storage = measure_storage(args.full_scale)
+    storage = measure_storage(args.full_scale)  # first: its stall figure wants a quiet machine
+    small, full = asyncio.run(
+        _scenarios(args, (args.theorems, args.full_scale), scenario_arguments(args))
+    )
     elapsed = time.perf_counter() - start
     small_label, full_label = f"K={args.theorems}", f"K={args.full_scale}"
     rows = [

@@ -8,7 +8,9 @@ at its simulated cost, and nothing for recycling, replays or moves, which the ru
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,9 @@ from typing import Any
 from benchmarks.perf import clock
 from benchmarks.perf.backend import BackendRun, run_backend, sim_theorems
 from benchmarks.perf.baselines import llemma_seconds, sharded_seconds
+from prover.cli.options import add_config_options, load_from_args
 from prover.config import Config
+from prover.errors import InputError
 
 BOUND_TARGET = 1.10
 SHARDS_TARGET = 1.25
@@ -137,3 +141,35 @@ def format_scenario(s: Scenario) -> str:
             f"({s.over_llemma:.2f} × the runner)",
         ]
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `python -m benchmarks.perf scenario`."""
+    parser.add_argument("--theorems", "-K", type=int, default=64, help="K (default 64)")
+    parser.add_argument(
+        "--concurrency", "-c", type=int, default=0, help="runner concurrency (default: backend's)"
+    )
+    add_config_options(parser, "sim.workers=15")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def config_arguments(args: argparse.Namespace) -> list[str]:
+    """The `--config`/`--set` flags of `args`, to hand the same configuration to a child."""
+    out = ["--config", args.config] if args.config else []
+    for text in args.assignments:
+        out += ["--set", text]
+    return out
+
+
+def from_json(data: dict[str, Any]) -> Scenario:
+    names = {f.name for f in dataclasses.fields(Scenario)}
+    return Scenario(**{k: v for k, v in data.items() if k in names})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one scenario and print it."""
+    if args.theorems < 1 or args.concurrency < 0:
+        raise InputError("--theorems must be at least 1 and --concurrency at least 0")
+    result = run_scenario(load_from_args(args, {}), args.theorems, args.concurrency)
+    print(json.dumps(result.to_json()) if args.json else format_scenario(result))
+    return 0

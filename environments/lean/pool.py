@@ -42,6 +42,7 @@ class ReplPool:
             stop_grace_seconds=settings.stop_grace_seconds,
         )
         self.workers: list[ReplWorker] = []
+        self._idle = 0  # workers with no lease: `rebalance` looks for one only if there is any
         self._changed: asyncio.Condition | None = None
         self._closed = False
 
@@ -65,6 +66,8 @@ class ReplPool:
                 worker = await self._choose(header)
                 if worker is not None:
                     worker.leases += 1
+                    if worker.leases == 1:
+                        self._idle -= 1
                     return worker
                 await changed.wait()
 
@@ -72,6 +75,8 @@ class ReplPool:
         """The theorem (or check) on `worker` is done; a draining worker left idle is recycled."""
         changed = self._condition()
         async with changed:
+            if worker.leases == 1:
+                self._idle += 1
             worker.leases = max(0, worker.leases - 1)
             recycle = worker.leases == 0 and worker.draining and not self._closed
             changed.notify_all()
@@ -82,7 +87,7 @@ class ReplPool:
         """Where a theorem on `worker` should run next: an idle warm worker of its header when
         `worker` is shared by several theorems (its states are replayed there), else `worker`.
         The theorem's lease moves with it."""
-        if worker.leases < 2 or self._closed:
+        if worker.leases < 2 or self._idle == 0 or self._closed:
             return worker
         for other in self.workers:
             if (
@@ -93,6 +98,7 @@ class ReplPool:
             ):
                 worker.leases -= 1
                 other.leases += 1
+                self._idle -= 1
                 return other
         return worker
 
@@ -112,6 +118,7 @@ class ReplPool:
         if len(self.workers) < self.size:
             worker = ReplWorker(self.settings, self.tracker, header, len(self.workers))
             self.workers.append(worker)
+            self._idle += 1
             return worker
         if same:
             return min(same, key=lambda w: (w.draining, w.leases, w.commands))
