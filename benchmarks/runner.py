@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks import versions
 from benchmarks.progress import Progress, Tally
-from benchmarks.store import RunInfo, Store
+from benchmarks.store import RunInfo, Store, StoreWriter
 from prover import registry
 from prover.config import Config, load_config
 from prover.errors import InputError
@@ -234,6 +234,7 @@ class Recorder:
         self.progress = progress
         self.run_id: int | None = plan.existing.id if plan.existing else None
         self.recorded = 0
+        self._writer: StoreWriter | None = None
 
     def start(self, generator: object | None) -> None:
         """Create or join the run row; `generator` is described in its version record."""
@@ -271,8 +272,23 @@ class Recorder:
             self.recorded += 1
             self.progress.update(theorem.name, attempt, result)
 
+    async def record_async(self, theorem: Theorem, attempt: int, result: SearchResult) -> None:
+        """`record`, with the insert on the store's writer thread (never on the event loop)."""
+        assert self.run_id is not None, "start() first"
+        if self._writer is None:
+            self._writer = StoreWriter(self.store.path)
+        category = theorem.metadata.get("category") if theorem.metadata else None
+        if await self._writer.record(
+            self.run_id, theorem.name, attempt, result, split=theorem.split, category=category
+        ):
+            self.recorded += 1
+            self.progress.update(theorem.name, attempt, result)
+
     def finish(self, interrupted: bool) -> bool:
         """Mark the run; True if every planned attempt of the run (all shards) is stored."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self.run_id is None:
             return False
         # Read and write in one transaction: the last shard to finish sees every attempt, and
@@ -303,9 +319,9 @@ async def execute_local(plan: Plan, recorder: Recorder) -> None:
     ]
     keys = {id(copy): key for copy, key in zip(copies, plan.pending, strict=True)}
 
-    def on_result(theorem: Theorem, result: SearchResult) -> None:
+    async def on_result(theorem: Theorem, result: SearchResult) -> None:
         original, attempt = keys[id(theorem)]
-        recorder.record(original, attempt, result)
+        await recorder.record_async(original, attempt, result)
 
     async with components(config) as parts:
         recorder.start(parts.generator)

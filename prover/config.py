@@ -418,6 +418,11 @@ class SimConfig:
     successors: int = 6  # distinct states a state's successful tactics can lead to
     tactic_pool: int = 24  # distinct tactic strings the generator can sample for one prompt
     time_scale: float = 1.0
+    # The simulated REPL processes of the harness (assumed figures, not measurements of Lean):
+    header_seconds: float = 15.0  # `import Mathlib` in a fresh process
+    command_seconds: float = 0.05  # opening a statement, `#print axioms`, `#check`
+    base_memory_mb: float = 5000.0  # a process after the header
+    state_memory_mb: float = 1.5  # growth per proof state kept (the REPL never frees one)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -439,6 +444,9 @@ class SimConfig:
             raise ValueError("sim.close_probability + sim.failure_probability must be <= 1")
         if not 0 < self.time_scale < float("inf"):  # also false for NaN
             raise ValueError("sim.time_scale must be a positive finite number")
+        for name in ("header_seconds", "command_seconds", "base_memory_mb", "state_memory_mb"):
+            if not 0.0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"sim.{name} must be a finite number >= 0")
 
 
 @dataclass(frozen=True)
@@ -448,7 +456,7 @@ class BenchConfig:
     benchmark: str = "minif2f-lean4"
     split: str = "test"
     # Theorems in flight (per environment worker with --ray); 0 = the environment's capacity
-    # (REPL processes, PISA servers, Dojos: each holds one theorem at a time), else 8.
+    # (lean-repl: three per REPL process; PISA servers, Dojos: one each), else 8.
     concurrency: int = 0
     limit: int = 0  # 0 = all
     shard: str = ""  # "i/n": this process runs every n-th theorem starting at i

@@ -140,10 +140,11 @@ class _AttemptGenerator:
 
 
 DEFAULT_CONCURRENCY = 8
+QUEUE_ALLOWANCE = 4  # an attempt's clock time over its service-time budget before the hard limit
 
 
 def concurrency_for(environment: Environment, requested: int) -> int:
-    """`requested`, or when 0 the environment's capacity (one theorem per worker), else 8."""
+    """`requested`, or when 0 the environment's capacity (its own default), else 8."""
     if requested > 0:
         return requested
     capacity = getattr(environment, "capacity", None)
@@ -277,8 +278,10 @@ async def attempt_many(
     pending = iter(items)  # shared by the workers: each theorem is taken exactly once
     # The strategy enforces wall_seconds itself; the hard limit only catches a backend that
     # hangs where the strategy cannot see it (opening or closing a session). Its grace covers
-    # an open that first imports Mathlib (the Lean backend's own header timeout is 900 s).
-    hard_limit = budget.wall_seconds + 900.0
+    # an open that first imports Mathlib (the Lean backend's own header timeout is 900 s). The
+    # budget counts service time, not time queued behind theorems sharing a process (a few per
+    # process), so the clock may run several times the budget: QUEUE_ALLOWANCE of it.
+    hard_limit = budget.wall_seconds * QUEUE_ALLOWANCE + 900.0
 
     async def one(theorem: Theorem) -> SearchResult:
         start = time.perf_counter()

@@ -6,6 +6,8 @@ process group under an address-space cap and in the run's sandbox, keyed by head
 Mathlib` runs once per process; see worker.py for faults and recycling, session.py for states,
 checker.py for `verify` (the cheap in-search check). Whether a proof counts is `judge`: the kernel
 judge (judge.py) by default, or the REPL whole-proof check alone with `lean.judge = "repl"`.
+A process serves several theorems at once (pool.py), so the default number of theorems in flight
+is `THEOREMS_PER_PROCESS` per search process: while one waits for the model another uses Lean.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from prover.errors import InputError
 from prover.sandbox import SandboxPolicy, policy_for, require_bwrap
 from prover.types import Language, Theorem, Verdict
 
+# Theorems in flight per search process. Three keep a process busy across one theorem's model
+# waits, and let the pool move a theorem to a process that fell idle near the end of a run.
+THEOREMS_PER_PROCESS = 3
+
 
 class LeanReplEnvironment:
     """Owns the REPL pool and the whole-proof checker shared by its sessions."""
@@ -37,6 +43,7 @@ class LeanReplEnvironment:
         *,
         pool: ReplPool | None = None,
         policy: SandboxPolicy | None = None,
+        checker_pool: ReplPool | None = None,
     ) -> None:
         """`policy`: the run's sandbox for the REPL processes and the judge's steps (None runs
         the REPL as given and the kernel judge under bwrap)."""
@@ -44,8 +51,9 @@ class LeanReplEnvironment:
         settings = worker_settings(config, policy)
         self.pool = pool or ReplPool(settings, pool_size(config))
         # The checker's processes never run a model's tactic: whatever a tactic did to its
-        # process cannot influence the verdict on a proof.
-        self.checker_pool = ReplPool(settings, config.checker_pool_size)
+        # process cannot influence the verdict on a proof. They are few (lean.checker_pool_size)
+        # and idle most of the time, so they share the cores with the search's processes.
+        self.checker_pool = checker_pool or ReplPool(settings, config.checker_pool_size)
         self.checker = WholeProofChecker(config, pool=self.checker_pool)
         self.kernel_judge = KernelJudge(config, policy)
         self._policy = ScreenPolicy.from_config(config)
@@ -53,8 +61,8 @@ class LeanReplEnvironment:
 
     @property
     def capacity(self) -> int:
-        """Theorems served at once: a session keeps its REPL process (its states live there)."""
-        return self.pool.size
+        """Theorems in flight by default: `THEOREMS_PER_PROCESS` per search process."""
+        return self.pool.size * THEOREMS_PER_PROCESS
 
     @property
     def pids(self) -> list[int]:

@@ -7,8 +7,11 @@ the background, re-running the header there. A process found dead before a reque
 and the request runs on the new one; a process that dies, writes more than the reply budget
 without a blank line, or writes an undecodable reply during a request fails that request
 (`ReplCrash`) and is replaced. `generation` counts the processes: proof states and env ids are
-only valid within the generation that made them. A process is also replaced after
-`recycle_after` requests, because the REPL never frees proof states.
+only valid within the generation that made them. Because the REPL never frees proof states, a
+process is recycled: after `recycle_after` requests it is `draining` (the pool gives it no new
+theorem) and is replaced once no theorem lives on it; only past `HARD_RECYCLE_FACTOR` ×
+`recycle_after` requests is it replaced under live theorems (their states are then replayed on
+the fresh process).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from prover.sandbox import SandboxPolicy
 
 # What a request can meet when the process misbehaves: it is the request's failure (a crash).
 _FAULTS = (EOFError, OSError, ProtocolError, OutputOverflow)
+
+# Requests after which a process is replaced even with theorems on it: memory grows with every
+# state kept, and a theorem may run thousands of tactics after its process began draining.
+HARD_RECYCLE_FACTOR = 8
 
 
 class ReplTimeout(BackendError):
@@ -65,7 +72,7 @@ class ReplWorker:
         self.settings = settings
         self.header = header
         self.index = index
-        self.leases = 0  # sessions (and checks) currently using this worker
+        self.leases = 0  # live theorems (and checks) on this worker
         self.generation = 0  # how many processes this worker has started
         self.commands = 0  # requests sent to the current process, header included
         self.header_env: int | None = None
@@ -82,18 +89,33 @@ class ReplWorker:
         """The current process id (also its process-group id), if one is running."""
         return self._process.pid if self._process is not None and self._process.alive else None
 
+    @property
+    def draining(self) -> bool:
+        """The process has served `recycle_after` requests: give it no new theorem."""
+        return self.commands >= self.settings.recycle_after
+
+    @property
+    def warm(self) -> bool:
+        """A process with the header loaded is up (set only once its header is in)."""
+        return self._process is not None and self._process.alive
+
     @contextlib.asynccontextmanager
     async def operation(self) -> AsyncIterator[ReplWorker]:
         """Exclusive use for one session operation (replay + tactic, or a whole-proof check)."""
         async with self._lock:
             process = self._process
-            if (
-                process is not None
-                and self._restart is None
-                and self.commands >= self.settings.recycle_after
-            ):
+            hard = self.settings.recycle_after * HARD_RECYCLE_FACTOR
+            if process is not None and self._restart is None and self.commands >= hard:
                 self._discard(process)
             yield self
+
+    async def recycle(self) -> None:
+        """Replace the process now (called when no theorem lives on it); the fresh one loads
+        the header in the background."""
+        async with self._lock:
+            if self._process is not None and self._restart is None and not self._closed:
+                self._discard(self._process)
+                self.commands = 0  # the replacement is not draining
 
     async def ready(self) -> int:
         """Wait until a process with the header is up; returns its generation."""

@@ -41,7 +41,15 @@ def run(args: argparse.Namespace) -> int:
         elif args.format == "html":
             from benchmarks.html_report import to_html
 
-            text = to_html(report, store.tree)
+            # Whole search trees go to pages next to the report (only when writing a file).
+            pages: dict[str, str] | None = {} if args.out else None
+            tree_dir = f"{Path(args.out).stem}-trees" if args.out else ""
+            text = to_html(report, store.tree, tree_pages=pages, tree_dir=tree_dir)
+            if pages:
+                folder = Path(args.out).parent / tree_dir
+                folder.mkdir(parents=True, exist_ok=True)
+                for file, page in pages.items():
+                    (folder / file).write_text(page, encoding="utf-8")
         else:
             text = to_markdown(report)
     if args.out:
