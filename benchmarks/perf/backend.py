@@ -67,6 +67,9 @@ def sim_lean_config(config: Config) -> LeanConfig:
     return dataclasses.replace(
         lean,
         pool_size=config.sim.workers,
+        # The kernel judge runs Lean's own tools (lake, lean4export, lean4checker), which the
+        # simulated processes do not stand in for; the harness judges with the REPL check.
+        judge="repl",
         tactic_timeout=lean.tactic_timeout / scale,
         verify_timeout=lean.verify_timeout / scale,
         header_timeout=lean.header_timeout / scale,

@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks.perf.world import World
 from prover.config import SimConfig
-from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
+from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker, TailBuffer
 from prover.types import Failed, FailureKind, Finished
 
 _DECL = re.compile(r"(?:theorem|lemma)\s+([^\s:({\[]+)")
@@ -150,6 +150,7 @@ class SimReplProcess:
         self._envs = itertools.count(1)  # env 0 is the header's
         self._ids = itertools.count()
         self._exited = asyncio.Event()
+        self.stderr: TailBuffer | None = None  # set by SimProcesses: what the worker reads
 
     async def wait(self) -> int:
         await self._exited.wait()
@@ -183,7 +184,10 @@ class SimReplProcess:
             return
         if self._limit is not None and self.memory > self._limit:
             self._machine.usage.deaths += 1
-            self.exit(137)  # what the kernel's SIGKILL of an over-cap Lean looks like
+            # Lean's runtime under RLIMIT_AS: an allocation fails, it panics and exits with 1.
+            if self.stderr is not None:
+                self.stderr.write(b"INTERNAL PANIC: out of memory\n")
+            self.exit(1)
             return
         self.stdout.feed_data(json.dumps(reply).encode("utf-8") + b"\n\n")
         self._next()
@@ -311,6 +315,7 @@ class SimProcesses(ProcessTracker):
     async def start(self, spec: ProcessSpec) -> ManagedProcess:
         proc = SimReplProcess(self.machine, spec.memory_limit_bytes)
         managed = ManagedProcess(spec, proc)  # type: ignore[arg-type]
+        proc.stderr = managed._tail = TailBuffer(max(spec.stderr_tail_bytes, 1))
         self._sim[proc.pid] = managed
         self.started.append(proc.pid)
         self.machine.usage.processes += 1

@@ -48,12 +48,16 @@ class LeanReplEnvironment:
         """`policy`: the run's sandbox for the REPL processes and the judge's steps (None runs
         the REPL as given and the kernel judge under bwrap)."""
         self.config = config
-        settings = worker_settings(config, policy)
-        self.pool = pool or ReplPool(settings, pool_size(config))
+        # Built only for pools not given: the checks behind it need a built lake-project.
+        settings = None if pool and checker_pool else worker_settings(config, policy)
+        self.pool = pool or ReplPool(settings, pool_size(config))  # type: ignore[arg-type]
         # The checker's processes never run a model's tactic: whatever a tactic did to its
         # process cannot influence the verdict on a proof. They are few (lean.checker_pool_size)
         # and idle most of the time, so they share the cores with the search's processes.
-        self.checker_pool = checker_pool or ReplPool(settings, config.checker_pool_size)
+        self.checker_pool = checker_pool or ReplPool(
+            settings,  # type: ignore[arg-type]
+            config.checker_pool_size,
+        )
         self.checker = WholeProofChecker(config, pool=self.checker_pool)
         self.kernel_judge = KernelJudge(config, policy)
         self._policy = ScreenPolicy.from_config(config)
