@@ -18,6 +18,7 @@ GROUPS: dict[str, str] = {
     "check": "prover.checks",
     "settings": "prover.settings",  # config section name → frozen dataclass type
     "prompt": "prover.prompts",  # prompt template name → PromptTemplate
+    "recorder": "prover.recorders",  # (environment, path) → environment recording to path
 }
 
 PLURALS: dict[str, str] = {
@@ -28,6 +29,7 @@ PLURALS: dict[str, str] = {
     "check": "checks",
     "settings": "settings sections",
     "prompt": "prompt templates",
+    "recorder": "recorders",
 }
 
 # Entry points whose objects live in these modules are test doubles or simulators: usable by

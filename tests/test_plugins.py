@@ -277,3 +277,28 @@ def test_toy_plugin_section_and_prompt_load_in_process(toy_plugin):
     assert template("toy").render(ProofState(("⊢ 1 ~> 2",)), None).endswith("⊢ 1 ~> 2\nTactic:")
     with pytest.raises(UnknownNameError, match=r"unknown prompt template 'tooy' \(known: .*toy"):
         template("tooy")
+
+
+def test_record_wraps_the_environment_through_the_registry(tmp_path):
+    """`--record` (core reaches the trace writer by its entry point) writes a replayable trace."""
+    trace, script, recorded = tmp_path / "t.jsonl", tmp_path / "s.json", tmp_path / "rec.jsonl"
+    rows = [
+        {
+            "type": "open",
+            "theorem": "t",
+            "statement": "theorem t : True := by",
+            "goals": ["⊢ True"],
+        },
+        {"type": "tactic", "theorem": "t", "goals": "⊢ True", "tactic": "trivial"}
+        | {"result": {"kind": "finished"}},
+    ]
+    trace.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script.write_text(json.dumps({"default": [{"text": "trivial", "logprob": -0.1}]}))
+    args = ["theorem t : True := by", "--env", "replay", "--model", f"scripted:{script}"]
+    done = _prover("prove", *args, "--trace", str(trace), "--record", str(recorded), "--json")
+    assert done.returncode == 0, done.stderr
+    written = [json.loads(line) for line in recorded.read_text().splitlines()]
+    assert [r["type"] for r in written] == ["open", "tactic"]
+    assert written[1]["tactic"] == "trivial" and written[1]["result"] == {"kind": "finished"}
+    again = _prover("prove", *args, "--trace", str(recorded), "--json")  # the recording replays
+    assert again.returncode == 0 and json.loads(again.stdout)["proof"] == "trivial"

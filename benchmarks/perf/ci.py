@@ -25,7 +25,7 @@ from benchmarks.perf.scheduler import (
     run_comparison,
     sim_theorems,
 )
-from prover.cli.options import add_config_options, load_from_args
+from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 
 
