@@ -487,44 +487,42 @@ def _builtin_sections() -> dict[str, type]:
     }
 
 
-def plugin_sections() -> dict[str, str]:
-    """Installed plug-in section names → the entry point's value (not imported)."""
+def plugin_sections() -> dict[str, Any]:
+    """Installed plug-in section names → their registry entries (not imported yet)."""
     from prover import registry
 
-    found = registry.entries("settings")
-    for entry in found:
-        _refuse_builtin_name(entry)
-    return {e.name: e.value for e in found}
-
-
-def _refuse_builtin_name(entry: Any) -> None:
-    if entry.name in {f.name for f in dataclasses.fields(Config)}:
-        raise ConfigError(
-            f"settings plug-in '{entry.name}' ({entry.distribution}) reuses a built-in config "
-            "key; rename its entry point in the plug-in's pyproject.toml"
-        )
+    found = {e.name: e for e in registry.entries("settings")}
+    builtin = {f.name for f in dataclasses.fields(Config)}
+    for entry in found.values():
+        if entry.name in builtin:
+            raise ConfigError(
+                f"settings plug-in '{entry.name}' ({entry.distribution}) reuses a built-in "
+                "config key; rename its entry point in the plug-in's pyproject.toml"
+            )
+    return found
 
 
 def plugin_section(name: str) -> type:
     """The dataclass a plug-in registered for section `name`, or a one-line error."""
-    from prover import registry
-
-    known = {e.name: e for e in registry.entries("settings")}
+    known = plugin_sections()
     if name not in known:
         listed = ", ".join([*_builtin_sections(), *known])
         raise ConfigError(f"no config section '{name}' (sections: {listed})")
-    entry = known[name]
-    _refuse_builtin_name(entry)
+    return _section_class(known[name])
+
+
+def _section_class(entry: Any) -> type:
+    """Import a settings entry point and check that it names a dataclass."""
     try:
         cls = entry.load()
     except Exception as exc:
         raise ConfigError(
-            f"settings plug-in '{name}' ({entry.distribution}: {entry.value}) failed to load "
-            f"({type(exc).__name__}: {exc}); fix or uninstall {entry.distribution}"
+            f"settings plug-in '{entry.name}' ({entry.distribution}: {entry.value}) failed to "
+            f"load ({type(exc).__name__}: {exc}); fix or uninstall {entry.distribution}"
         ) from exc
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise ConfigError(
-            f"settings plug-in '{name}' ({entry.distribution}) must point at a dataclass, "
+            f"settings plug-in '{entry.name}' ({entry.distribution}) must point at a dataclass, "
             f"not {cls!r}; register a frozen dataclass type"
         )
     return cls
@@ -599,7 +597,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _build(
-    cls: type, data: Mapping[str, Any], prefix: str, extra: Mapping[str, str] | None = None
+    cls: type, data: Mapping[str, Any], prefix: str, extra: Mapping[str, Any] | None = None
 ) -> Any:
     """`cls(**data)` with every key and value checked; `extra` names more sections (plug-ins)
     that `data` may hold, which are returned in the `plugins` field."""
@@ -612,14 +610,16 @@ def _build(
         if extra is not None and key in extra and key not in known:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config key '{dotted}' must be a table ([{dotted}])")
-            plugins[key] = _build(plugin_section(key), value, f"{dotted}.")
+            plugins[key] = _build(_section_class(extra[key]), value, f"{dotted}.")
             continue
         if extra is not None and key == "options" and value == {}:
             continue  # the always-empty free-form table that earlier versions stored with runs
         if key not in known or (extra is not None and key == "plugins"):
             import difflib
 
-            close = difflib.get_close_matches(key, [*known, *(extra or ())], n=1)
+            # `plugins` is filled from the plug-in sections, never given by name
+            names = [k for k in [*known, *(extra or ())] if extra is None or k != "plugins"]
+            close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             if not close and not prefix:  # a section's key given without its section
                 owners = [
@@ -629,7 +629,7 @@ def _build(
                     and key in {g.name for g in dataclasses.fields(_hints(cls)[name])}
                 ]
                 hint = f" (did you mean '{owners[0]}'?)" if owners else ""
-            if extra is not None and "." not in key and isinstance(value, Mapping) and not hint:
+            if extra is not None and isinstance(value, Mapping) and not hint:
                 hint = f" (no installed plug-in declares a [{key}] section)"
             raise ConfigError(f"unknown config key '{dotted}'{hint}; remove or rename it")
         hint_t = hints[key]
@@ -643,7 +643,7 @@ def _build(
         # Every installed plug-in section is built, so its defaults are stored with the run too.
         for name in extra:
             if name not in plugins and name not in known:
-                plugins[name] = _build(plugin_section(name), {}, f"{name}.")
+                plugins[name] = _build(_section_class(extra[name]), {}, f"{name}.")
         kwargs["plugins"] = plugins
     try:
         return cls(**kwargs)
