@@ -73,6 +73,7 @@ def test_plugin_section_defaults_are_built_and_stored(arith):
         ({"arith": 3}, r"config key 'arith' must be a table"),
         ({"arth.depth": 2}, r"unknown config key 'arth' \(did you mean 'arith'"),
         ({"plugins": {"arith": {}}}, r"unknown config key 'plugins'"),
+        ({"plugin": {}}, r"unknown config key 'plugin' \(no installed plug-in declares"),
     ],
 )
 def test_plugin_section_errors_match_builtin_ones(arith, overrides, message):
