@@ -18,13 +18,11 @@ from typing import Any
 
 from benchmarks.categories import category
 from benchmarks.data import shared_data_roots
-from environments.lean.dojo_target import METADATA_KEY, DojoTarget
 from prover.config import Config
+from prover.dojo_target import LLEMMA_COMMIT, LLEMMA_REPO, METADATA_KEY, DojoTarget
 from prover.errors import InputError
 from prover.types import Language, Theorem
 
-LLEMMA_REPO = "https://github.com/rah4927/lean-dojo-mew"
-LLEMMA_COMMIT = "d00c776260c77de7e70125ef0cd119de6c0ff1de"
 SPLIT_FILES = {"valid": "MiniF2F/Validation.lean", "test": "MiniF2F/Test.lean"}
 DATA_FILE = "minif2f_leandojo_traced.jsonl"
 DATA_SUBDIR = "llemma_formal2formal"

@@ -22,8 +22,9 @@ import math
 import os
 import socket
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from benchmarks.progress import Progress
 from prover.config import Config, load_config
 from prover.errors import BackendError, InputError, require
 from prover.processes import ProcessTracker, descendants
@@ -39,8 +40,27 @@ from prover.run import (
 )
 from prover.types import Candidate, SearchResult, SearchStats, Status, Theorem
 
-if TYPE_CHECKING:
-    from benchmarks.runner import Plan, Recorder
+
+class Plan(Protocol):
+    """What the Ray executor reads of the runner's plan (benchmarks.runner.Plan)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def pending(self) -> tuple[tuple[Theorem, int], ...]: ...
+
+
+class Recorder(Protocol):
+    """What the Ray executor uses of the runner's recorder (benchmarks.runner.Recorder)."""
+
+    progress: Progress
+
+    def start(self, generator: object | None) -> None: ...
+
+    def record(
+        self, theorem: Theorem, attempt: int, result: SearchResult, worker: str | None = None
+    ) -> None: ...
 
 
 class GeneratorHost:

@@ -130,11 +130,14 @@ def load_benchmark(config: Config) -> Benchmark:
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config dict → dotted keys (the free-form `options` table is one value)."""
+    """Nested config dict → dotted keys (runs stored by earlier versions hold an empty
+    `options` table, which is left out)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and dotted != "options":
+        if dotted == "options" and value == {}:
+            continue
+        if isinstance(value, Mapping):
             out.update(flatten(value, f"{dotted}."))
         else:
             out[dotted] = value

@@ -1,7 +1,9 @@
 """The one typed configuration object: TOML file, then `--set key=value` and flags on top.
 
-Each backend owns one section (a frozen dataclass below). Unknown keys and wrong types are errors
-that name the key, so a typo never silently falls back to a default.
+Each backend owns one section: the built-in ones are the frozen dataclasses below, a plug-in's is
+the frozen dataclass it registers in the `prover.settings` entry-point group (section name →
+class). Both are read by the same code, so unknown keys and wrong types are errors that name the
+key, and a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -527,14 +529,81 @@ class Config:
     sim: SimConfig = field(default_factory=SimConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
-    options: Mapping[str, Any] = field(default_factory=dict)  # free-form, for third-party plug-ins
+    # Plug-in sections by name (entry-point group `prover.settings`), built by `load_config`;
+    # read them with `section(name)`. Stored at the top level of `to_dict`, as in the TOML file.
+    plugins: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sandbox not in ("bwrap", "none"):
             raise ValueError(f"sandbox must be 'bwrap' or 'none', not {self.sandbox!r}")
 
+    def section(self, name: str) -> Any:
+        """The settings section `name`: a built-in one, or a plug-in's frozen dataclass.
+
+        A plug-in section that `load_config` did not build (a `Config()` made in code) comes back
+        with its defaults.
+        """
+        if name in _builtin_sections():
+            return getattr(self, name)
+        if name in self.plugins:
+            return self.plugins[name]
+        return _build(plugin_section(name), {}, f"{name}.")
+
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        plain = _to_plain(self)
+        plain.update(plain.pop("plugins"))
+        return plain
+
+
+def _builtin_sections() -> dict[str, type]:
+    """Built-in section name → its dataclass (the dataclass-typed fields of Config)."""
+    hints = _hints(Config)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Config)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
+
+
+def plugin_sections() -> dict[str, Any]:
+    """Installed plug-in section names → their registry entries (not imported yet)."""
+    from prover import registry
+
+    found = {e.name: e for e in registry.entries("settings")}
+    builtin = {f.name for f in dataclasses.fields(Config)}
+    for entry in found.values():
+        if entry.name in builtin:
+            raise ConfigError(
+                f"settings plug-in '{entry.name}' ({entry.distribution}) reuses a built-in "
+                "config key; rename its entry point in the plug-in's pyproject.toml"
+            )
+    return found
+
+
+def plugin_section(name: str) -> type:
+    """The dataclass a plug-in registered for section `name`, or a one-line error."""
+    known = plugin_sections()
+    if name not in known:
+        listed = ", ".join([*_builtin_sections(), *known])
+        raise ConfigError(f"no config section '{name}' (sections: {listed})")
+    return _section_class(known[name])
+
+
+def _section_class(entry: Any) -> type:
+    """Import a settings entry point and check that it names a dataclass."""
+    try:
+        cls = entry.load()
+    except Exception as exc:
+        raise ConfigError(
+            f"settings plug-in '{entry.name}' ({entry.distribution}: {entry.value}) failed to "
+            f"load ({type(exc).__name__}: {exc}); fix or uninstall {entry.distribution}"
+        ) from exc
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise ConfigError(
+            f"settings plug-in '{entry.name}' ({entry.distribution}) must point at a dataclass, "
+            f"not {cls!r}; register a frozen dataclass type"
+        )
+    return cls
 
 
 def _to_plain(value: Any) -> Any:
@@ -605,16 +674,30 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+def _build(
+    cls: type, data: Mapping[str, Any], prefix: str, extra: Mapping[str, Any] | None = None
+) -> Any:
+    """`cls(**data)` with every key and value checked; `extra` names more sections (plug-ins)
+    that `data` may hold, which are returned in the `plugins` field."""
     hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
+    plugins: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if key not in known:
+        if extra is not None and key in extra and key not in known:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{dotted}' must be a table ([{dotted}])")
+            plugins[key] = _build(_section_class(extra[key]), value, f"{dotted}.")
+            continue
+        if extra is not None and key == "options" and value == {}:
+            continue  # the always-empty free-form table that earlier versions stored with runs
+        if key not in known or (extra is not None and key == "plugins"):
             import difflib
 
-            close = difflib.get_close_matches(key, list(known), n=1)
+            # `plugins` is filled from the plug-in sections, never given by name
+            names = [k for k in [*known, *(extra or ())] if extra is None or k != "plugins"]
+            close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             if not close and not prefix:  # a section's key given without its section
                 owners = [
@@ -624,6 +707,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
                     and key in {g.name for g in dataclasses.fields(_hints(cls)[name])}
                 ]
                 hint = f" (did you mean '{owners[0]}'?)" if owners else ""
+            if extra is not None and isinstance(value, Mapping) and not hint:
+                hint = f" (no installed plug-in declares a [{key}] section)"
             raise ConfigError(f"unknown config key '{dotted}'{hint}; remove or rename it")
         hint_t = hints[key]
         if dataclasses.is_dataclass(hint_t):
@@ -632,6 +717,12 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
             kwargs[key] = _build(hint_t, value, f"{dotted}.")
         else:
             kwargs[key] = _coerce(dotted, hint_t, value)
+    if extra is not None:
+        # Every installed plug-in section is built, so its defaults are stored with the run too.
+        for name in extra:
+            if name not in plugins and name not in known:
+                plugins[name] = _build(_section_class(extra[name]), {}, f"{name}.")
+        kwargs["plugins"] = plugins
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -673,7 +764,7 @@ def load_config(
     for key, value in (overrides or {}).items():
         if value is not None:
             _merge(data, key, value)
-    return _build(Config, data, "")
+    return _build(Config, data, "", plugin_sections())
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

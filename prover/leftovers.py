@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prover.processes import ProcessId, descendants, identify, is_running
+from prover.proctable import ProcessId, descendants, identify, is_running
 
 LEDGER_DIR = "live"
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from prover.proctable import PROC, ProcessId, descendants, identify, is_running
 from prover.sandbox import SandboxPolicy, wrap
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def oom_kill_count() -> int | None:
     memory.oom_control), else machine-wide (/proc/vmstat); None when none is readable."""
     sources: list[Path] = []
     with contextlib.suppress(OSError):
-        for line in (_PROC / "self" / "cgroup").read_text().splitlines():
+        for line in (PROC / "self" / "cgroup").read_text().splitlines():
             hierarchy, controllers, path = line.split(":", 2)
             if hierarchy == "0":
                 sources.append(Path("/sys/fs/cgroup") / path.lstrip("/") / "memory.events")
@@ -236,7 +237,7 @@ def oom_kill_count() -> int | None:
                 sources.append(
                     Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.oom_control"
                 )
-    sources.append(_PROC / "vmstat")
+    sources.append(PROC / "vmstat")
     for source in sources:
         with contextlib.suppress(OSError, ValueError):
             for line in source.read_text().splitlines():
@@ -244,58 +245,6 @@ def oom_kill_count() -> int | None:
                 if key == "oom_kill":
                     return int(value)
     return None
-
-
-_PROC = Path("/proc")
-
-
-@dataclass(frozen=True)
-class ProcessId:
-    """A process as the kernel saw it: pid plus start time (clock ticks after boot)."""
-
-    pid: int
-    start: int
-
-
-def _stat(pid: int) -> tuple[int, int, str] | None:
-    """(ppid, start time, state) of `pid`, or None if it does not exist."""
-    try:
-        raw = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2 :].split()  # the command name may contain spaces
-    return int(fields[1]), int(fields[19]), fields[0]
-
-
-def identify(pid: int) -> ProcessId | None:
-    info = _stat(pid)
-    return None if info is None else ProcessId(pid, info[1])
-
-
-def is_running(proc: ProcessId) -> bool:
-    """True while the same process (not a zombie, not a reused pid) exists."""
-    info = _stat(proc.pid)
-    return info is not None and info[1] == proc.start and info[2] != "Z"
-
-
-def descendants(pid: int) -> list[ProcessId]:
-    """Every live process below `pid` (children, grandchildren, …); empty without /proc."""
-    children: dict[int, list[ProcessId]] = {}
-    if not _PROC.is_dir():
-        return []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        info = _stat(int(entry.name))
-        if info is not None and info[2] != "Z":
-            children.setdefault(info[0], []).append(ProcessId(int(entry.name), info[1]))
-    found: list[ProcessId] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child.pid)
-    return found
 
 
 async def terminate(procs: list[ProcessId], grace_seconds: float = 2.0) -> list[ProcessId]:

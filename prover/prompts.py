@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from prover.errors import UnknownNameError
+from prover.errors import InputError, UnknownNameError
 from prover.types import Candidate, Language, ProofState, Theorem
 
 # Few-shot examples for the formal2formal format, written for this project. The states follow the
@@ -136,14 +136,26 @@ TEMPLATES: dict[str, PromptTemplate] = {
 
 
 def template(name: str) -> PromptTemplate:
-    """The template called `name`, or a one-line error listing the known ones."""
-    try:
+    """The built-in or plug-in (entry-point group `prover.prompts`, name → PromptTemplate)
+    template called `name`, or a one-line error listing the known ones."""
+    if name in TEMPLATES:
         return TEMPLATES[name]
-    except KeyError:
-        known = ", ".join(sorted(TEMPLATES))
+    from prover import registry
+
+    plugged = {e.name: e for e in registry.entries("prompt")}
+    if name not in plugged:
+        known = ", ".join(sorted({*TEMPLATES, *plugged}))
         raise UnknownNameError(
             f"unknown prompt template '{name}' (known: {known}); set --prompt or search.prompt"
-        ) from None
+        )
+    entry = plugged[name]
+    found = entry.load()
+    if not isinstance(found, PromptTemplate):
+        raise InputError(
+            f"prompt plug-in '{name}' ({entry.distribution}) must point at a "
+            f"prover.prompts.PromptTemplate, not {type(found).__name__}; fix its entry point"
+        )
+    return found
 
 
 def clean_candidates(

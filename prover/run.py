@@ -57,9 +57,8 @@ def split_model_spec(spec: str) -> tuple[str, str]:
 def build_environment(config: Config) -> Environment:
     env = registry.load("environment", config.environment)(config)
     if config.record:
-        from environments.trace import RecordingEnvironment
-
-        env = RecordingEnvironment(env, config.record)
+        # The trace writer lives with the environments; core reaches it through the registry.
+        env = registry.load("recorder", "trace")(env, config.record)
     return env
 
 

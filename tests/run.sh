@@ -24,6 +24,7 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports  # the layer contracts in pyproject.toml [tool.importlinter]
 
 # In CI, print the performance figures (simulated Lean workers and GPU; about a minute). They are
 # informational here: the virtual-clock figures are exact, the real-clock ones depend on load.

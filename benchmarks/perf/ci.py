@@ -37,7 +37,7 @@ from benchmarks.perf.storage import (
     measure_storage,
 )
 from benchmarks.perf.whole_proof import format_whole_proof, measure_batching, measure_checking
-from prover.cli.options import add_config_options, load_from_args
+from prover.config_args import add_config_options, load_from_args
 from prover.errors import BackendError, InputError
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
 

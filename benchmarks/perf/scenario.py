@@ -18,8 +18,8 @@ from typing import Any
 from benchmarks.perf import clock
 from benchmarks.perf.backend import BackendRun, run_backend, sim_theorems
 from benchmarks.perf.baselines import llemma_seconds, sharded_seconds
-from prover.cli.options import add_config_options, load_from_args
 from prover.config import Config
+from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 
 BOUND_TARGET = 1.10

@@ -21,8 +21,8 @@ from typing import Any
 
 from benchmarks.perf import clock
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
-from prover.cli.options import add_config_options, load_from_args
 from prover.config import Config, SimConfig
+from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, GenerationParams, Generator, ProofSession

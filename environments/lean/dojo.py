@@ -21,7 +21,7 @@ from environments.lean.dojo_doctor import doctor_checks
 from environments.lean.dojo_factory import DojoFactory, LeanDojoFactory
 from environments.lean.dojo_process import release
 from environments.lean.dojo_recheck import load_checker, repl_unavailable
-from environments.lean.dojo_session import LeanDojoSession
+from environments.lean.dojo_session import DojoCounters, LeanDojoSession
 from environments.lean.dojo_settings import load_lean_dojo
 from environments.lean.dojo_target import dojo_theorem, target_of
 from environments.lean.screen import ScreenPolicy
@@ -39,20 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DojoCounters:
-    """Running counts of what the backend did, shared by an environment's sessions."""
-
-    started: int = 0
-    stopped: int = 0
-    restarts: int = 0
-    timeouts: int = 0
-    crashes: int = 0
-    out_of_memory: int = 0
-    replayed_tactics: int = 0
-    init_failures: int = 0
 
 
 @dataclass(frozen=True)
