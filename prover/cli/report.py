@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from prover.config import StoreConfig
+from prover.paths import check_output_path, write_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from benchmarks.report import build, to_markdown
     from benchmarks.store import Store
 
+    if args.out:
+        check_output_path(args.out, "--out")
     home = args.store or StoreConfig().home
-    with Store.at_home(home) as store:
+    with Store.at_home(home, readonly=True) as store:
         report = build(store, args.runs, include_unverified=args.include_unverified)
         if args.format == "json":
             text = json.dumps(report.to_json(), ensure_ascii=False, indent=1) + "\n"
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             text = to_markdown(report)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_text(args.out, text, "--out")
         print(f"wrote {args.format} report to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
