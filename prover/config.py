@@ -372,6 +372,11 @@ class SimConfig:
             raise ValueError("sim.time_scale must be a positive finite number")
 
 
+# pass@k up to this k: above the largest published miniF2F budgets (DeepSeek-Prover-V1.5's
+# pass@3200); a larger number is a typo that would plan millions of attempts.
+MAX_ATTEMPTS = 4096
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """The benchmark runner, its data and its Ray mode."""
@@ -402,8 +407,8 @@ class BenchConfig:
             raise ValueError("bench.concurrency must be 0 (the environment's capacity) or more")
         if self.limit < 0:
             raise ValueError("bench.limit must be 0 (all) or positive")
-        if self.attempts < 1:
-            raise ValueError("bench.attempts must be at least 1")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"bench.attempts must be between 1 and {MAX_ATTEMPTS}")
         if self.display not in ("bar", "plain", "none"):
             raise ValueError(f"bench.display must be bar, plain or none, not {self.display!r}")
         if not self.download_timeout > 0:

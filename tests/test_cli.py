@@ -19,14 +19,14 @@ THEOREM = "mathd_algebra_478"
 
 
 @pytest.fixture(scope="module")
-def llemma_trace(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
+def llemma_trace(package_data: Path, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("llemma")
     trace, script = out / "trace.jsonl", out / "script.json"
     code = main(
         [
             "trace",
             "llemma",
-            str(shared_data / "llemma_formal2formal"),
+            str(package_data / "llemma_formal2formal"),
             "--out",
             str(trace),
             "--script",
@@ -39,8 +39,8 @@ def llemma_trace(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
     return {"trace": trace, "script": script}
 
 
-def _statement(shared_data: Path, name: str) -> str:
-    for line in (shared_data / "minif2f" / "lean4_v4.24.jsonl").read_text().splitlines():
+def _statement(package_data: Path, name: str) -> str:
+    for line in (package_data / "minif2f" / "lean4_v4.24.jsonl").read_text().splitlines():
         row = json.loads(line)
         if row["name"] == name:
             return row["formal_statement"]
@@ -56,9 +56,9 @@ def test_llemma_trace_holds_real_lean_states(llemma_trace):
     assert len(finished) >= 50  # Llemma and Code Llama proved dozens of theorems
 
 
-def test_prove_replay_finds_recorded_proof_among_decoys(llemma_trace, shared_data, capsys):
+def test_prove_replay_finds_recorded_proof_among_decoys(llemma_trace, package_data, capsys):
     script = json.loads(llemma_trace["script"].read_text())
-    statement = _statement(shared_data, THEOREM)
+    statement = _statement(package_data, THEOREM)
     code = main(
         [
             "prove",
@@ -81,7 +81,7 @@ def test_prove_replay_finds_recorded_proof_among_decoys(llemma_trace, shared_dat
     # Every expansion offered the recorded tactics among >= 7 wrong ones, all tried first.
     recorded = {
         (r["goals"], r["tactic"])
-        for r in llemma_records([shared_data / "llemma_formal2formal"])
+        for r in llemma_records([package_data / "llemma_formal2formal"])
         if r["type"] == "tactic"
     }
     states = {g: rows for g, rows in script["states"].items() if "h₃ : h = 13 / 2" in g}
@@ -114,18 +114,18 @@ async def _replays_to_finished(trace: Path, steps: list[str]) -> bool:
     return False
 
 
-def test_replay_refuses_an_edited_statement(llemma_trace, shared_data, capsys):
-    edited = _statement(shared_data, THEOREM).replace("v = 65", "v = 66")
+def test_replay_refuses_an_edited_statement(llemma_trace, package_data, capsys):
+    edited = _statement(package_data, THEOREM).replace("v = 65", "v = 66")
     argv = ["prove", edited, "--env", "replay", "--trace", str(llemma_trace["trace"])]
     assert main([*argv, "--model", f"scripted:{llemma_trace['script']}"]) == 2
     assert "differs from the one recorded" in capsys.readouterr().err
 
 
-def test_prove_human_output_and_not_proved_exit_code(llemma_trace, shared_data, capsys):
+def test_prove_human_output_and_not_proved_exit_code(llemma_trace, package_data, capsys):
     code = main(
         [
             "prove",
-            _statement(shared_data, THEOREM),
+            _statement(package_data, THEOREM),
             "--env",
             "replay",
             "--trace",
@@ -149,11 +149,11 @@ BAD_INPUTS = [
     (["prove", "theorem t : True := by", "--env", "replay", "--model", "vlm:x"], "did you mean"),
     (["prove", "theorem t : True := by", "--strategy", "best_first"], "did you mean 'best-first'"),
     (["prove", "   "], "statement is empty"),
-    (["prove", "--file", "/nonexistent/x.lean", "--theorem", "t"], "not found"),
+    (["prove", "--file", "/nonexistent/x.lean", "--theorem", "t"], "does not exist"),
     (["prove", "theorem t : True := by", "--config", "/nonexistent.toml"], "not found"),
     (["prove", "theorem t : True := by", "--set", "search.sample=3"], "unknown config key"),
     (["prove", "theorem t : True := by", "--set", "search.samples=many"], "expects int"),
-    (["prove", "theorem t : True := by", "--samples", "0"], "samples must be at least 1"),
+    (["prove", "theorem t : True := by", "--samples", "0"], "--samples: must be between 1"),
     (["prove"], "exactly one theorem source"),
     (["prove", "x", "--bogus-flag"], "unrecognized arguments"),
     (["prove", "theorem t : True := by", "--set", "samples=3"], "did you mean 'search.samples'"),
