@@ -49,6 +49,9 @@ def result_from_json(data: dict[str, Any]) -> TacticResult:
     raise ValueError(f"unknown result kind {kind!r}")
 
 
+MAX_LINE = 64 << 20  # one record; real ones are a few kB (a goal state and a tactic)
+
+
 def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the records of a trace file, with a one-line error naming a bad line."""
     p = Path(path).expanduser()
@@ -57,7 +60,12 @@ def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
     require_file(p, "trace file")
     try:
         with p.open("rb") as fh:  # bytes, so a non-UTF-8 line is named by its number
-            for lineno, raw in enumerate(fh, 1):
+            for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_LINE + 1), b""), 1):
+                if len(raw) > MAX_LINE:
+                    raise InputError(
+                        f"trace file '{p}' line {lineno} is longer than {MAX_LINE >> 20} MiB; "
+                        "it is not a trace (make one with `prover trace` or --record)"
+                    )
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:

@@ -30,8 +30,14 @@ def os_error_message(exc: OSError, what: str = "", path: object = None) -> str:
     return f"{subject} {reason}"
 
 
+MAX_INPUT_BYTES = 1 << 30  # a user-named input file read whole; the largest we carry is < 1 MB
+
+
 def require_file(path: str | os.PathLike[str], what: str) -> Path:
-    """`path` as an existing regular file (or device/pipe), else an InputError saying why not."""
+    """`path` as an existing regular file, else an InputError saying why not.
+
+    Devices are refused: /dev/zero or /dev/full read as an endless line of NUL bytes.
+    """
     p = Path(path).expanduser()
     if p.is_dir():
         raise InputError(f"{what} '{p}' is a directory; pass a file")
@@ -39,6 +45,8 @@ def require_file(path: str | os.PathLike[str], what: str) -> Path:
         parent = p.parent
         where = "" if parent.is_dir() else f" (nor does its directory {parent})"
         raise InputError(f"{what} '{p}' does not exist{where}; check the path")
+    if not p.is_file():
+        raise InputError(f"{what} '{p}' is not a regular file (a device or socket?); pass a file")
     return p
 
 
@@ -46,6 +54,12 @@ def read_text(path: str | os.PathLike[str], what: str) -> str:
     """The whole UTF-8 text of a user-named file, or a one-line InputError."""
     p = require_file(path, what)
     try:
+        size = p.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise InputError(
+                f"{what} '{p}' is {size / 2**30:.1f} GiB (at most {MAX_INPUT_BYTES >> 30} GiB); "
+                "pass the right file"
+            )
         raw = p.read_bytes()
     except OSError as exc:
         raise InputError(os_error_message(exc, what, p)) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from prover.config import Config, load_config, parse_assignment
@@ -135,7 +136,6 @@ def check_run_inputs(args: argparse.Namespace, config: Config) -> None:
     """Names, files and companion flags of a search-running command, checked before anything
     starts (the same name checks `components` makes, here before any file is read)."""
     from prover import registry
-    from prover.paths import check_output_path
     from prover.run import split_model_spec
 
     registry.entry("environment", config.environment)
@@ -154,5 +154,5 @@ def check_run_inputs(args: argparse.Namespace, config: Config) -> None:
 
         for _ in read_trace(config.replay.trace):  # every line parses, or the error names it
             pass
-    if config.record:
-        check_output_path(config.record, "--record")
+    if config.record and Path(config.record).expanduser().is_dir():
+        raise InputError(f"--record '{config.record}' is a directory; pass a trace file path")
