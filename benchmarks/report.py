@@ -8,6 +8,7 @@ counts those too, and every output then says so.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -39,7 +40,8 @@ class TheoremResult:
 
 @dataclass(frozen=True)
 class ErrorGroup:
-    """Attempts that ended in `error` for the same reason (its first line)."""
+    """Attempts that ended in `error` for the same reason (its first line, the theorem's name
+    written `{theorem}`)."""
 
     reason: str
     attempts: tuple[str, ...]  # theorem names, `name#k` for attempt k > 0
@@ -53,9 +55,12 @@ def group_errors(rows: Sequence[AttemptRow]) -> tuple[ErrorGroup, ...]:
     groups: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         if row.status == "error":
-            reason = (row.error or "").strip().splitlines()
+            lines = (row.error or "").strip().splitlines()
+            # The theorem's own name in its message would make every reason unique.
+            name = rf"(?<![\w.]){re.escape(row.theorem)}(?![\w.])"
+            reason = re.sub(name, "{theorem}", lines[0])[:300] if lines else ""
             label = f"{row.theorem}#{row.attempt}" if row.attempt else row.theorem
-            groups[reason[0][:300] if reason else "(no reason recorded)"].append(label)
+            groups[reason or "(no reason recorded)"].append(label)
     ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     return tuple(ErrorGroup(reason, tuple(names)) for reason, names in ordered)
 

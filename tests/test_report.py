@@ -274,7 +274,14 @@ def test_error_reasons_are_grouped_in_every_format(tmp_path: Path) -> None:
             versions={},
         )
         down = "generator: connection refused (http://127.0.0.1:9)\nTraceback-free detail"
-        for name, reason in (("a", down), ("b", down), ("c", "REPL crashed: exit 137")):
+        missing = "theorem '{}' is not in the replay trace t.jsonl"
+        for name, reason in (
+            ("a", down),
+            ("b", down),
+            ("c", "REPL crashed: exit 137"),
+            ("e", missing.format("e")),
+            ("f", missing.format("f")),
+        ):
             result = SearchResult(theorem=name, status=Status.ERROR, stats=_stats(1.0, 0))
             s.record(run.id, name, 0, replace(result, error=reason))
         s.record(run.id, "d", 0, _proof("d", "simp", verified=False))
@@ -283,6 +290,7 @@ def test_error_reasons_are_grouped_in_every_format(tmp_path: Path) -> None:
     (summary,) = report.runs
     assert [(g.reason, g.attempts) for g in summary.errors] == [
         ("generator: connection refused (http://127.0.0.1:9)", ("a", "b")),
+        ("theorem '{theorem}' is not in the replay trace t.jsonl", ("e", "f")),
         ("REPL crashed: exit 137", ("c",)),
     ]
     md = to_markdown(report)
@@ -290,7 +298,7 @@ def test_error_reasons_are_grouped_in_every_format(tmp_path: Path) -> None:
     assert "- errs: 2 × generator: connection refused (http://127.0.0.1:9) — a, b" in md
     assert "- errs: 1 × REPL crashed: exit 137 — c" in md
     # The outcome counts say "proved" as the per-attempt lines do, with how many are unchecked.
-    assert "- errs: error 3, proved 1 (1 unchecked)" in md
+    assert "- errs: error 5, proved 1 (1 unchecked)" in md
     data = report.to_json()["runs"][0]["errors"]
     assert data[0] == {
         "reason": "generator: connection refused (http://127.0.0.1:9)",
@@ -298,7 +306,7 @@ def test_error_reasons_are_grouped_in_every_format(tmp_path: Path) -> None:
         "attempts": ["a", "b"],
     }
     assert '<table id="errors">' in html and "REPL crashed: exit 137" in html
-    assert "error 3, proved 1 (1 unchecked)" in html
+    assert "error 5, proved 1 (1 unchecked)" in html
 
 
 def test_the_progress_counters_agree_with_the_attempt_lines() -> None:

@@ -18,7 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trace", help="make replay traces", description=__doc__)
     tsub = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
     lp = tsub.add_parser("llemma", help="from Llemma formal2formal results JSON files")
-    lp.add_argument("inputs", nargs="+", type=Path, help="results files or directories of them")
+    lp.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        help="results files or directories of them (default: Llemma's runs shipped with prover)",
+    )
     lp.add_argument("--out", required=True, type=Path, help="trace file to write (JSONL)")
     lp.add_argument("--theorems", help="comma-separated names to keep (default all)")
     lp.add_argument(
@@ -34,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.inputs:
+        from benchmarks.data import package_data
+
+        args.inputs = [package_data() / "llemma_formal2formal"]
     for path in args.inputs:
         if not path.exists():
             raise InputError(f"'{path}' not found; pass Llemma results files or their directory")
