@@ -323,8 +323,8 @@ class Store:
         folder = Path(home).expanduser()
         if folder.exists() and not folder.is_dir():
             raise StoreError(
-                f"--store {folder} is a file, not a directory; pass the directory that holds "
-                "(or will hold) results.sqlite"
+                f"results directory {folder} (--store or $PROVER_HOME) is a file, not a "
+                "directory; pass the directory that holds (or will hold) results.sqlite"
             )
         return cls(folder / "results.sqlite", readonly=readonly)
 

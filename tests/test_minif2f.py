@@ -388,3 +388,21 @@ def test_list_shows_what_would_run(
     assert "bb85296083c8f30b2cf1bbeab8f32f18b250ba29535e2846e0dcd8b1373575f5" in out
     listed = [line for line in out.splitlines() if line.startswith("  ") and "[" in line]
     assert len(listed) == 3 and "3 attempt(s) to run" in out
+
+
+def test_pyproject_ships_every_data_file_in_the_wheel(package_data: Path) -> None:
+    # A wheel built from pyproject.toml holds what these globs match (checked once by building
+    # one: all 23 files of benchmarks/data/ were in it); here, that no file falls outside them.
+    import fnmatch
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    pyproject = tomllib.loads((package_data.parents[1] / "pyproject.toml").read_text("utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["benchmarks"]
+    files = [p for p in package_data.rglob("*") if p.is_file()]
+    assert len(files) >= 23
+    for path in files:
+        relative = path.relative_to(package_data.parent).as_posix()
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{relative} would not ship"
