@@ -258,17 +258,23 @@ class Store:
             db = _connect(":memory:")
             _create_schema(db)
             return db
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            db = _connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-            self._check_ours(db)
-            return db
+            return self._checked(_connect(uri, uri=True))
         except sqlite3.OperationalError:
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.exists() or os.access(self.path.parent, os.W_OK):
                 raise
         # A read-only directory without a WAL: no writer can exist, the file is all there is.
-        db = _connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-        self._check_ours(db)
+        return self._checked(_connect(uri + "&immutable=1", uri=True))
+
+    def _checked(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        """`db` if it holds our store (or nothing yet); closed before any error propagates."""
+        try:
+            self._check_ours(db)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _open_writable(self) -> sqlite3.Connection:
