@@ -254,27 +254,33 @@ class Store:
             ) from exc
 
     def _open_readonly(self) -> sqlite3.Connection:
-        if not self.path.exists():  # nothing stored yet: an empty store in memory, no file made
-            db = _connect(":memory:")
-            _create_schema(db)
-            return db
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        try:
-            return self._checked(_connect(uri, uri=True))
-        except sqlite3.OperationalError:
-            wal = self.path.with_name(self.path.name + "-wal")
-            if wal.exists() or os.access(self.path.parent, os.W_OK):
-                raise
-        # A read-only directory without a WAL: no writer can exist, the file is all there is.
-        return self._checked(_connect(uri + "&immutable=1", uri=True))
+        if self.path.exists():
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            try:
+                db = self._checked(_connect(uri, uri=True))
+            except sqlite3.OperationalError:
+                wal = self.path.with_name(self.path.name + "-wal")
+                if wal.exists() or os.access(self.path.parent, os.W_OK):
+                    raise
+                # A read-only directory without a WAL: no writer can exist, the file is all.
+                db = self._checked(_connect(uri + "&immutable=1", uri=True))
+            if db is not None:
+                return db
+        # Nothing stored yet (no file, or an empty one): an empty store in memory, no file made.
+        db = _connect(":memory:")
+        _create_schema(db)
+        return db
 
-    def _checked(self, db: sqlite3.Connection) -> sqlite3.Connection:
-        """`db` if it holds our store (or nothing yet); closed before any error propagates."""
+    def _checked(self, db: sqlite3.Connection) -> sqlite3.Connection | None:
+        """`db` if it holds our store, None (closed) if it is empty; closed on any error."""
         try:
-            self._check_ours(db)
+            fresh = self._check_ours(db)
         except BaseException:
             db.close()
             raise
+        if fresh:
+            db.close()
+            return None
         return db
 
     def _open_writable(self) -> sqlite3.Connection:

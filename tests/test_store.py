@@ -230,6 +230,10 @@ def test_reading_an_empty_home_creates_nothing(
     home.mkdir()
     assert main(["runs", "--store", str(home)]) == 0
     assert list(home.iterdir()) == []
+    (home / "results.sqlite").touch()  # an empty file is an empty store, and stays empty
+    assert main(["runs", "--store", str(home)]) == 0
+    assert "no runs in" in capsys.readouterr().out
+    assert (home / "results.sqlite").read_bytes() == b""
 
 
 def test_read_only_commands_leave_the_store_file_byte_identical(
