@@ -12,6 +12,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Tests never touch the user's results store or data cache.
 os.environ["PROVER_HOME"] = tempfile.mkdtemp(prefix="prover-tests-home-")
+
+
+def _hypothesis_outside_the_checkout() -> None:
+    """Hypothesis caches in ./.hypothesis by default; tests write nothing into the checkout."""
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # not installed: the fuzz test fails on its own import
+        return
+    set_hypothesis_home_dir(tempfile.mkdtemp(prefix="prover-tests-hypothesis-"))
+
+
+_hypothesis_outside_the_checkout()
 # Everything tests read is in the checkout: the package's data (miniF2F, Llemma's runs) and the
 # fixtures under tests/fixtures/ (provenance and licences beside each copy).
 PACKAGE_DATA = REPO / "benchmarks" / "data"
