@@ -34,6 +34,14 @@ def _default_home() -> str:
     return os.environ.get("PROVER_HOME") or str(Path.home() / ".cache" / "prover")
 
 
+# Upper bounds for counts: far above any published budget, low enough that a typo (an extra zero
+# or three) is refused before it allocates or starts anything.
+MAX_SAMPLES = 4096
+MAX_EXPANSIONS = 1_000_000
+MAX_TACTICS = 10_000_000
+MAX_TOKENS = 1 << 20
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Budgets and scoring for proof search."""
@@ -48,6 +56,13 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         self.budget()  # validates the limits early, so a bad value is a config error
+        for key, value, high in (
+            ("samples", self.samples, MAX_SAMPLES),
+            ("max_expansions", self.max_expansions, MAX_EXPANSIONS),
+            ("max_tactics", self.max_tactics, MAX_TACTICS),
+        ):
+            if value > high:
+                raise ValueError(f"search.{key} must be at most {high}, not {value}")
         if self.score not in ("mean", "sum"):
             raise ValueError(f"score must be 'mean' or 'sum', not {self.score!r}")
 
@@ -77,6 +92,8 @@ class GenerationConfig:
             raise ValueError("generation.top_p must be in (0, 1]")
         if self.max_tokens < 1 or self.cache_size < 0:
             raise ValueError("generation.max_tokens must be >= 1 and generation.cache_size >= 0")
+        if self.max_tokens > MAX_TOKENS:
+            raise ValueError(f"generation.max_tokens must be at most {MAX_TOKENS}")
 
 
 @dataclass(frozen=True)

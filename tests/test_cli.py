@@ -283,6 +283,8 @@ BENCH_CASES = [
     (["--resume", "x", "--retry-errors", "--list"], "drop --retry-errors to list"),
     (["--timeout", "nan"], "--timeout: must be a positive number of seconds"),
     (["--samples", "100000"], "--samples: must be between 1 and 4096"),
+    (["--set", "search.samples=100000"], "search.samples must be at most 4096"),
+    (["--set", "generation.max_tokens=100000000"], "max_tokens must be at most 1048576"),
 ]
 
 

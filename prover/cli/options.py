@@ -8,7 +8,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from prover.config import Config, load_config, parse_assignment
+from prover.config import (
+    MAX_EXPANSIONS,
+    MAX_SAMPLES,
+    MAX_TACTICS,
+    MAX_TOKENS,
+    Config,
+    load_config,
+    parse_assignment,
+)
 from prover.errors import InputError
 
 # flag dest → dotted config key
@@ -28,14 +36,6 @@ _FLAG_KEYS: dict[str, str] = {
     "max_tokens": "generation.max_tokens",
     "store": "store.home",
 }
-
-
-# Upper bounds for counts given on the command line: far above any published budget, low enough
-# that a typo (an extra zero or three) is refused before it allocates or starts anything.
-MAX_SAMPLES = 4096
-MAX_EXPANSIONS = 1_000_000
-MAX_TACTICS = 10_000_000
-MAX_TOKENS = 1 << 20
 
 
 def count(low: int, high: int) -> Callable[[str], int]:
