@@ -17,7 +17,7 @@ from html import escape
 from typing import Any
 
 from benchmarks.categories import CATEGORIES, OTHER
-from benchmarks.report import Report, RunSummary, TheoremResult, percent
+from benchmarks.report import Report, RunSummary, TheoremResult, outcomes, percent, shown
 from prover.errors import require
 
 TreeLoader = Callable[[int], dict[str, Any] | None]
@@ -66,6 +66,7 @@ def to_html(
         f"Counting: {escape(report.counting)}.</p>",
         _summary_table(report),
         *_unchecked_notes(report),
+        *_errors(runs),
         "<h2>Plots</h2>",
         *_plots(runs),
         *_pass_at_k(runs),
@@ -82,6 +83,25 @@ def to_html(
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _errors(runs: tuple[RunSummary, ...]) -> list[str]:
+    """Errored attempts grouped by reason, with the outcome counts they belong to."""
+    if not any(s.errors for s in runs):
+        return []
+    rows = [
+        f"<tr><td>{escape(s.name)}</td><td>{len(g.attempts)}</td><td>{escape(g.reason)}</td>"
+        f"<td>{escape(shown(g.attempts))}</td></tr>"
+        for s in runs
+        for g in s.errors
+    ]
+    outcome = "".join(f"<li>{escape(s.name)}: {escape(outcomes(s))}</li>" for s in runs)
+    return [
+        "<h2>Why attempts errored</h2>",
+        f"<ul>{outcome}</ul>",
+        '<table id="errors"><tr><th>run</th><th>attempts</th><th>reason</th><th>theorems</th>'
+        f"</tr>{''.join(rows)}</table>",
+    ]
 
 
 def _summary_table(report: Report) -> str:

@@ -8,6 +8,7 @@ counts those too, and every output then says so.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,33 @@ class TheoremResult:
 
 
 @dataclass(frozen=True)
+class ErrorGroup:
+    """Attempts that ended in `error` for the same reason (its first line, the theorem's name
+    written `{theorem}`)."""
+
+    reason: str
+    attempts: tuple[str, ...]  # theorem names, `name#k` for attempt k > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": len(self.attempts), "attempts": list(self.attempts)}
+
+
+def group_errors(rows: Sequence[AttemptRow]) -> tuple[ErrorGroup, ...]:
+    """Errored attempts grouped by reason, the most frequent first."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.status == "error":
+            lines = (row.error or "").strip().splitlines()
+            # The theorem's own name in its message would make every reason unique.
+            name = rf"(?<![\w.]){re.escape(row.theorem)}(?![\w.])"
+            reason = re.sub(name, "{theorem}", lines[0])[:300] if lines else ""
+            label = f"{row.theorem}#{row.attempt}" if row.attempt else row.theorem
+            groups[reason or "(no reason recorded)"].append(label)
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return tuple(ErrorGroup(reason, tuple(names)) for reason, names in ordered)
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """Everything the report says about one run."""
 
@@ -52,6 +80,7 @@ class RunSummary:
     only_here: tuple[str, ...] = ()
     # pass@k over the proofs sampled within attempts (whole-proof runs that checked every one)
     sample_pass_at_k: dict[int, float | None] = field(default_factory=dict)
+    errors: tuple[ErrorGroup, ...] = ()
 
     @property
     def name(self) -> str:
@@ -82,6 +111,7 @@ class RunSummary:
             "categories": {k: v.to_json() for k, v in self.categories.items()},
             "statuses": self.statuses,
             "unchecked_proofs": self.unchecked_proofs,
+            "errors": [group.to_json() for group in self.errors],
             "totals": self.totals,
             "solved_only_here": list(self.only_here),
             "versions": self.info.versions,
@@ -183,6 +213,7 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
         unchecked_proofs=sum(r.proved and not r.verified for r in rows),
         totals=totals,
         sample_pass_at_k=sample_k,
+        errors=group_errors(rows),
     )
 
 
@@ -203,6 +234,21 @@ def build(store: Store, names: Sequence[str], *, include_unverified: bool = Fals
 
 def _with_only_here(summary: RunSummary, names: set[str]) -> RunSummary:
     return replace(summary, only_here=tuple(sorted(names)))
+
+
+def outcomes(s: RunSummary) -> str:
+    """`failed 3, proved 5 (5 unchecked)`: the attempt counts, as the progress lines say them."""
+    parts = []
+    for status, n in sorted(s.statuses.items()):
+        unchecked = s.unchecked_proofs if status == "proved" else 0
+        parts.append(f"{status} {n}" + (f" ({unchecked} unchecked)" if unchecked else ""))
+    return ", ".join(parts) or "no attempts yet"
+
+
+def shown(names: Sequence[str], limit: int = 10) -> str:
+    """Up to `limit` names, then how many more."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def percent(value: float | None) -> str:
@@ -283,8 +329,14 @@ def to_markdown(report: Report) -> str:
         )
     out += ["", "## Outcomes (attempts)", ""]
     for s in report.runs:
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items()))
-        out.append(f"- {s.name}: {parts or 'no attempts yet'}")
+        out.append(f"- {s.name}: {outcomes(s)}")
+    if any(s.errors for s in report.runs):
+        out += ["", "## Why attempts errored", ""]
+        for s in report.runs:
+            for group in s.errors:
+                out.append(
+                    f"- {s.name}: {len(group.attempts)} × {group.reason} — {shown(group.attempts)}"
+                )
     if len(report.runs) > 1:
         out += ["", "## Solved only by this run", ""]
         for s in report.runs:

@@ -36,6 +36,14 @@ def _default_home() -> str:
     return os.environ.get("PROVER_HOME") or str(Path.home() / ".cache" / "prover")
 
 
+# Upper bounds for counts: far above any published budget, low enough that a typo (an extra zero
+# or three) is refused before it allocates or starts anything.
+MAX_SAMPLES = 4096
+MAX_EXPANSIONS = 1_000_000
+MAX_TACTICS = 10_000_000
+MAX_TOKENS = 1 << 20
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Budgets and scoring for proof search."""
@@ -50,6 +58,13 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         self.budget()  # validates the limits early, so a bad value is a config error
+        for key, value, high in (
+            ("samples", self.samples, MAX_SAMPLES),
+            ("max_expansions", self.max_expansions, MAX_EXPANSIONS),
+            ("max_tactics", self.max_tactics, MAX_TACTICS),
+        ):
+            if value > high:
+                raise ValueError(f"search.{key} must be at most {high}, not {value}")
         if self.score not in ("mean", "sum"):
             raise ValueError(f"score must be 'mean' or 'sum', not {self.score!r}")
 
@@ -82,6 +97,8 @@ class GenerationConfig:
         if not 0 <= self.seed < 2**32:
             # vLLM (and the OpenAI API) refuse seeds outside this range.
             raise ValueError("generation.seed must be in 0 .. 4294967295 (0 <= seed < 2**32)")
+        if self.max_tokens > MAX_TOKENS:
+            raise ValueError(f"generation.max_tokens must be at most {MAX_TOKENS}")
 
 
 @dataclass(frozen=True)
@@ -451,6 +468,11 @@ class SimConfig:
                 raise ValueError(f"sim.{name} must be a finite number >= 0")
 
 
+# pass@k up to this k: above the largest published miniF2F budgets (DeepSeek-Prover-V1.5's
+# pass@3200); a larger number is a typo that would plan millions of attempts.
+MAX_ATTEMPTS = 4096
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """The benchmark runner, its data and its Ray mode."""
@@ -481,8 +503,8 @@ class BenchConfig:
             raise ValueError("bench.concurrency must be 0 (the environment's capacity) or more")
         if self.limit < 0:
             raise ValueError("bench.limit must be 0 (all) or positive")
-        if self.attempts < 1:
-            raise ValueError("bench.attempts must be at least 1")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"bench.attempts must be between 1 and {MAX_ATTEMPTS}")
         if self.display not in ("bar", "plain", "none"):
             raise ValueError(f"bench.display must be bar, plain or none, not {self.display!r}")
         if not self.download_timeout > 0:

@@ -16,7 +16,7 @@ from prover.errors import InputError, UnknownNameError
 from prover.types import Candidate, Language, ProofState, Theorem
 
 # Few-shot examples for the formal2formal format, written for this project. The states follow the
-# way Lean 4 + Mathlib pretty-prints goals (as in shared/data/llemma_formal2formal): hypotheses one
+# way Lean 4 + Mathlib pretty-prints goals (as in Llemma's recorded runs): hypotheses one
 # per line, `⊢` before the target, several goals separated by a blank line and named by `case`.
 # They mix closing tactics with steps that leave goals, so the model learns both, and none is a
 # miniF2F problem (tests/test_prompts.py checks), so no benchmark answer leaks into the prompt.

@@ -30,7 +30,7 @@ def _c(text: str, logprob: float = -0.1) -> Candidate:
 
 
 @pytest.fixture
-async def lean(tmp_path: Path, shared_data: Path):
+async def lean(tmp_path: Path, repl_transcripts: Path):
     config = load_config(
         None,
         {
@@ -39,7 +39,7 @@ async def lean(tmp_path: Path, shared_data: Path):
                 sys.executable,
                 str(STANDINS / "lean_repl.py"),
                 "--library",
-                str(shared_data / "lean-repl" / "v4.24.0"),
+                str(repl_transcripts),
             ],
             "lean.pool_size": 1,
             "lean.memory_limit_gb": 0,

@@ -29,8 +29,8 @@ PROOFS = {
 }
 
 
-def _theorem(shared_data: Path, name: str) -> Theorem:
-    for line in (shared_data / "minif2f" / "isabelle.jsonl").open(encoding="utf-8"):
+def _theorem(package_data: Path, name: str) -> Theorem:
+    for line in (package_data / "minif2f" / "isabelle.jsonl").open(encoding="utf-8"):
         row = json.loads(line)
         if row["name"] == name:
             return Theorem(
@@ -55,8 +55,8 @@ async def env(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(PROOFS))
-async def test_fixed_isar_proofs_step_by_step_then_verified(env, shared_data, name):
-    session = await env.open(_theorem(shared_data, name))
+async def test_fixed_isar_proofs_step_by_step_then_verified(env, package_data, name):
+    session = await env.open(_theorem(package_data, name))
     try:
         state, result = session.initial_state, None
         for step in PROOFS[name]:
@@ -71,8 +71,8 @@ async def test_fixed_isar_proofs_step_by_step_then_verified(env, shared_data, na
         await session.close()
 
 
-async def test_sketch_gaps_closed_by_heuristics_or_sledgehammer(env, shared_data):
-    session = await env.open(_theorem(shared_data, "mathd_algebra_104"))
+async def test_sketch_gaps_closed_by_heuristics_or_sledgehammer(env, package_data):
+    session = await env.open(_theorem(package_data, "mathd_algebra_104"))
     sketch = (
         'proof -\n  have "x = 12 * 125/8" using h0\n    sledgehammer\n'
         "  then show ?thesis\n    sledgehammer\nqed"
@@ -88,8 +88,8 @@ async def test_sketch_gaps_closed_by_heuristics_or_sledgehammer(env, shared_data
         await session.close()
 
 
-async def test_verify_refuses_sorry_and_wrong_proofs(env, shared_data):
-    session = await env.open(_theorem(shared_data, "mathd_algebra_109"))
+async def test_verify_refuses_sorry_and_wrong_proofs(env, package_data):
+    session = await env.open(_theorem(package_data, "mathd_algebra_109"))
     try:
         for proof in ("sorry", "by simp", "oops"):
             verdict = await session.verify(proof)

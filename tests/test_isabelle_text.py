@@ -118,10 +118,10 @@ def test_missing_imports_knows_what_complex_main_brings():
     assert missing_imports(["HOL-Analysis.Analysis"], loaded) == ["HOL-Analysis.Analysis"]
 
 
-def test_every_minif2f_header_parses_and_only_afp_or_analysis_is_missing(shared_data):
+def test_every_minif2f_header_parses_and_only_afp_or_analysis_is_missing(package_data):
     import json
 
-    rows = [json.loads(line) for line in (shared_data / "minif2f" / "isabelle.jsonl").open()]
+    rows = [json.loads(line) for line in (package_data / "minif2f" / "isabelle.jsonl").open()]
     missing = {
         m
         for r in rows

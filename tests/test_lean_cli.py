@@ -34,8 +34,8 @@ theorem complex_and (p q r : Prop) (h1 : p ∧ q) (h2 : q → r) : p ∧ r := by
 """
 
 
-def _settings(shared_data: Path) -> list[str]:
-    library = shared_data / "lean-repl" / "v4.24.0"
+def _settings(repl_transcripts: Path) -> list[str]:
+    library = repl_transcripts
     argv = json.dumps([sys.executable, str(STANDIN), "--library", str(library)])
     return [
         "--set",
@@ -48,14 +48,16 @@ def _settings(shared_data: Path) -> list[str]:
 
 
 def test_check_accepts_an_honest_file(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repl_transcripts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "Honest.lean"
     path.write_text(HONEST)
-    assert main(["check", str(path), *_settings(shared_data)]) == 0
+    assert main(["check", str(path), *_settings(repl_transcripts)]) == 0
     assert "complex_and: accepted by lean-repl (axioms: propext)" in capsys.readouterr().out
     assert (
-        main(["check", str(path), "--theorem", "complex_and", "--json", *_settings(shared_data)])
+        main(
+            ["check", str(path), "--theorem", "complex_and", "--json", *_settings(repl_transcripts)]
+        )
         == 0
     )
     record = json.loads(capsys.readouterr().out)
@@ -71,7 +73,7 @@ def test_check_accepts_an_honest_file(
     ],
 )
 def test_check_rejects_a_bad_file(
-    shared_data: Path,
+    repl_transcripts: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     proof: str,
@@ -79,16 +81,16 @@ def test_check_rejects_a_bad_file(
 ) -> None:
     path = tmp_path / "Bad.lean"
     path.write_text(HONEST.split(":= by")[0] + ":= by\n" + proof + "\n")
-    assert main(["check", str(path), *_settings(shared_data)]) == 1
+    assert main(["check", str(path), *_settings(repl_transcripts)]) == 1
     assert expected in capsys.readouterr().out
 
 
 def test_check_input_errors(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repl_transcripts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "Honest.lean"
     path.write_text(HONEST)
-    assert main(["check", str(path), "--theorem", "nope", *_settings(shared_data)]) == 2
+    assert main(["check", str(path), "--theorem", "nope", *_settings(repl_transcripts)]) == 2
     assert "no theorem 'nope'" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.lean")]) == 2
     assert "missing.lean' not found" in capsys.readouterr().err

@@ -76,8 +76,8 @@ class Recorded:
     moves: dict[tuple[str, str], str | None]  # (goals, tactic) → next goals, None = finished
 
 
-def recorded(shared_data: Path, theorem: str) -> Recorded:
-    records = [r for r in llemma_records([shared_data / LLEMMA]) if r["theorem"] == theorem]
+def recorded(package_data: Path, theorem: str) -> Recorded:
+    records = [r for r in llemma_records([package_data / LLEMMA]) if r["theorem"] == theorem]
     opened = next(r for r in records if r["type"] == "open")
     moves: dict[tuple[str, str], str | None] = {}
     for r in records:
@@ -90,8 +90,8 @@ def recorded(shared_data: Path, theorem: str) -> Recorded:
 
 
 @pytest.fixture(scope="module")
-def algebra_478(shared_data: Path) -> Recorded:
-    return recorded(shared_data, "mathd_algebra_478")
+def algebra_478(package_data: Path) -> Recorded:
+    return recorded(package_data, "mathd_algebra_478")
 
 
 # -- the scripted Dojo ---------------------------------------------------------------------
@@ -301,8 +301,8 @@ async def test_states_and_finish_map_onto_ours(algebra_478: Recorded) -> None:
     assert_all_exited(world)
 
 
-async def test_messages_and_several_goals(shared_data: Path) -> None:
-    rec = recorded(shared_data, "mathd_numbertheory_427")
+async def test_messages_and_several_goals(package_data: Path) -> None:
+    rec = recorded(package_data, "mathd_numbertheory_427")
     two_goals = next(pp for pp in (g for g, _ in rec.moves) if pp.count("⊢") == 2)
     world = World(rec, extra={(rec.initial, "suggest"): ("state", two_goals, "Try this: rfl")})
     env = make_env(world)

@@ -32,8 +32,8 @@ PROOFS: dict[str, list[str]] = {
 }
 
 
-def _valid(shared_data: Path) -> dict[str, dict[str, Any]]:
-    rows = [json.loads(line) for line in (shared_data / "minif2f" / "lean4_v4.24.jsonl").open()]
+def _valid(package_data: Path) -> dict[str, dict[str, Any]]:
+    rows = [json.loads(line) for line in (package_data / "minif2f" / "lean4_v4.24.jsonl").open()]
     return {r["name"]: r for r in rows if r["split"] == "valid"}
 
 
@@ -41,8 +41,8 @@ def _theorem(row: dict[str, Any]) -> Theorem:
     return Theorem(row["name"], row["formal_statement"], header=row["header"], split="valid")
 
 
-async def test_three_minif2f_valid_theorems(shared_data: Path) -> None:
-    rows = _valid(shared_data)
+async def test_three_minif2f_valid_theorems(package_data: Path) -> None:
+    rows = _valid(package_data)
     env = LeanReplEnvironment(LeanConfig(pool_size=1))
     try:
         for name, steps in PROOFS.items():
@@ -65,8 +65,8 @@ async def test_three_minif2f_valid_theorems(shared_data: Path) -> None:
     assert env.pids == []
 
 
-async def test_timeout_on_real_lean_then_the_session_goes_on(shared_data: Path) -> None:
-    row = _valid(shared_data)["mathd_algebra_182"]
+async def test_timeout_on_real_lean_then_the_session_goes_on(package_data: Path) -> None:
+    row = _valid(package_data)["mathd_algebra_182"]
     env = LeanReplEnvironment(LeanConfig(pool_size=1, tactic_timeout=5.0))
     try:
         session = await env.open(_theorem(row))
@@ -80,8 +80,8 @@ async def test_timeout_on_real_lean_then_the_session_goes_on(shared_data: Path) 
         await env.close()
 
 
-async def test_the_statement_check_tells_types_apart(shared_data: Path) -> None:
-    row = _valid(shared_data)["mathd_numbertheory_81"]
+async def test_the_statement_check_tells_types_apart(package_data: Path) -> None:
+    row = _valid(package_data)["mathd_numbertheory_81"]
     same = parse_statement(row["formal_statement"])
     edited = parse_statement(row["formal_statement"].replace("= 2", "= 2 + 0"))
     env = LeanReplEnvironment(LeanConfig(pool_size=1))

@@ -45,8 +45,8 @@ HEADER = "import Mathlib\nopen Real"
 
 
 @pytest.fixture
-def library(shared_data: Path) -> Path:
-    return shared_data / "lean-repl" / "v4.24.0"
+def library(repl_transcripts: Path) -> Path:
+    return repl_transcripts
 
 
 def lean_config(library: Path, log: Path, *extra: str, **fields: Any) -> LeanConfig:

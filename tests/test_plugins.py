@@ -91,7 +91,7 @@ def _prover(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_third_party_strategy_is_listed_and_runs(installed_plugin, shared_data, tmp_path):
+def test_third_party_strategy_is_listed_and_runs(installed_plugin, package_data, tmp_path):
     listed = _prover("list", "--json")
     assert listed.returncode == 0, listed.stderr
     strategies = {s["name"]: s["distribution"] for s in json.loads(listed.stdout)["strategies"]}
@@ -102,7 +102,7 @@ def test_third_party_strategy_is_listed_and_runs(installed_plugin, shared_data, 
     made = _prover(
         "trace",
         "llemma",
-        str(shared_data / "llemma_formal2formal"),
+        str(package_data / "llemma_formal2formal"),
         "--out",
         str(trace),
         "--script",

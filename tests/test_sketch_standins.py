@@ -269,7 +269,7 @@ def _write_transcript(directory: Path, name: str, pairs: list[tuple[dict, dict]]
 
 
 @pytest.fixture
-async def lean(tmp_path: Path, shared_data: Path):
+async def lean(tmp_path: Path, repl_transcripts: Path):
     library = tmp_path / "authored"
     _write_transcript(library, "sketch_demo", SKETCH_DEMO)
     config = load_config(
@@ -281,7 +281,7 @@ async def lean(tmp_path: Path, shared_data: Path):
                 sys.executable,
                 str(STANDINS / "lean_repl.py"),
                 "--library",
-                str(shared_data / "lean-repl" / "v4.24.0"),
+                str(repl_transcripts),
                 "--library",
                 str(library),
             ],
