@@ -286,12 +286,12 @@ def _recorded(home: Path, driver: int) -> list[ProcessId]:
 @pytest.mark.ray
 @pytest.mark.parametrize("how", ["kill -9", "SIGINT"])
 def test_a_ray_driver_leaves_no_daemon_worker_or_unretrieved_future(
-    tmp_path: Path, shared_data: Path, how: str
+    tmp_path: Path, package_data: Path, how: str
 ) -> None:
     pytest.importorskip("ray", reason="ray is not installed (pip install 'prover[ray]')")
     from test_bench_standins import make_standins
 
-    standins = make_standins(tmp_path / "s", shared_data, provable=6, unprovable=1, missing=1)
+    standins = make_standins(tmp_path / "s", package_data, provable=6, unprovable=1, missing=1)
     home = tmp_path / "home"
     args = [*standins.args(), "--run", "r", "--ray", "--concurrency", "1", "--display", "plain"]
     args += ["--set", "bench.ray_workers=2", "--set", "bench.ray_worker_cpus=0.5"]

@@ -101,8 +101,8 @@ async def test_verify_refuses_sorry_and_wrong_proofs(env, package_data):
 # -- the batch judge (`isabelle-build`): Isabelle itself, no PISA --------------------------------
 
 
-async def test_build_judge_accepts_the_human_proof_and_refuses_a_wrong_one(env, shared_data):
-    theorem = _theorem(shared_data, "mathd_algebra_109")
+async def test_build_judge_accepts_the_human_proof_and_refuses_a_wrong_one(env, package_data):
+    theorem = _theorem(package_data, "mathd_algebra_109")
     assert env.build_judge is not None  # isabelle.judge = "build" is the default
     verdict = await env.judge(theorem, "using assms by linarith")
     assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "isabelle-build"

@@ -110,8 +110,8 @@ def _kernel_judge(monkeypatch: pytest.MonkeyPatch | None = None) -> KernelJudge:
     return KernelJudge(LeanConfig(), policy_for(Config()))
 
 
-async def test_the_kernel_judge_accepts_an_honest_proof(shared_data: Path) -> None:
-    theorem = _theorem(_valid(shared_data)[NUMBERTHEORY_81])
+async def test_the_kernel_judge_accepts_an_honest_proof(package_data: Path) -> None:
+    theorem = _theorem(_valid(package_data)[NUMBERTHEORY_81])
     judge = _kernel_judge()
     try:
         verdict = await judge.judge(theorem, "norm_num")
@@ -143,10 +143,10 @@ CHEATS = {
 
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 async def test_the_kernel_judge_refuses_cheats(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch, cheat: str
+    package_data: Path, monkeypatch: pytest.MonkeyPatch, cheat: str
 ) -> None:
     proof, expected = CHEATS[cheat]
-    theorem = _theorem(_valid(shared_data)[NUMBERTHEORY_81])
+    theorem = _theorem(_valid(package_data)[NUMBERTHEORY_81])
     judge = _kernel_judge(monkeypatch)
     try:
         verdict = await judge.judge(theorem, proof)
@@ -157,9 +157,9 @@ async def test_the_kernel_judge_refuses_cheats(
 
 
 async def test_the_kernel_judge_refuses_a_changed_statement(
-    shared_data: Path, tmp_path: Path
+    package_data: Path, tmp_path: Path
 ) -> None:
-    row = _valid(shared_data)[NUMBERTHEORY_81]
+    row = _valid(package_data)[NUMBERTHEORY_81]
     statement = parse_statement(row["formal_statement"])
     changed = statement.head.replace("= 2", "= 2 + 0")
     assert changed != statement.head

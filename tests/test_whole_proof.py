@@ -42,8 +42,8 @@ THEOREM = Theorem("complex_and", COMPLEX_AND, header=HEADER)
 
 
 @pytest.fixture
-def library(shared_data: Path) -> Path:
-    return shared_data / "lean-repl" / "v4.24.0"
+def library(repl_transcripts: Path) -> Path:
+    return repl_transcripts
 
 
 def lean_env(library: Path, tmp_path: Path) -> LeanReplEnvironment:
