@@ -89,7 +89,7 @@ CHEATS: dict[str, list[str]] = {
         "by simp\nprint_ast_translation \\<open>[]\\<close>",
         'by simp\nML_file_debug "x.ML"',
         'by simp\nSML_file_no_debug "x.ML"',
-        "by simp\nsimproc_setup x (\"x\") = \\<open>K (K (K NONE))\\<close>",
+        'by simp\nsimproc_setup x ("x") = \\<open>K (K (K NONE))\\<close>',
         "by simp\nML_export \\<open>\\<close>",
         "using [[skip_proofs]] by simp",
     ],
@@ -97,7 +97,9 @@ CHEATS: dict[str, list[str]] = {
     "ML through the code generator": [
         'by simp\ncode_printing constant HOL.True \\<rightharpoonup> (SML) "x"',
         "by simp\ncode_reflect Foo functions f",
-        "by simp\ncode_printing code_module Foo \\<rightharpoonup> (SML) \\<open>val _ = ()\\<close>",
+        "by simp\ncode_printing code_module Foo \\<rightharpoonup> (SML)"
+        " \\<open>val _ = ()\\<close>"
+        " value x",
     ],
     # a character that Python counts as part of a word and Isabelle does not (a UTF-8 character
     # or a digit before a name) hid the command next to it

@@ -36,7 +36,9 @@ _SORRY = re.compile(_START + r"sorry" + _END + r"|\\<proof>")
 # (`apply ("tactic" ‹…›)`), ML inside a literal is still ML, and an ML antiquotation in a text
 # cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle.
 _FORBIDDEN_ANYWHERE = re.compile(
-    _START + r"(cheat_tac|Skip_Proof|skip_proofs?|quick_and_dirty|\w*oracle\w*)" + _END
+    _START
+    + r"(cheat_tac|Skip_Proof|skip_proofs?|quick_and_dirty|\w*oracle\w*)"
+    + _END
     + r"|\"(tactic|raw_tactic)\"|(@\{\s*ML\w*|\\<\^ML\w*>)"
 )
 # Commands are named by family, so a variant (`ML_file_debug`, `print_ast_translation`) is
