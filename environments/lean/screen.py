@@ -547,7 +547,9 @@ def screen(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
 
 _HEADER_LINE = {
     "import": re.compile(r"import(?: +[^\s]+)+"),
-    "open": re.compile(r"open(?: +scoped)?(?: +[^\s()]+)+(?: +in)?"),
+    # `open X renaming a → b` makes a new name, as notation does: the statement could then say
+    # `False` and mean something else.
+    "open": re.compile(r"open(?: +scoped)?(?: +(?!renaming(?![^\s()]))[^\s()]+)+(?: +in)?"),
     "set_option": re.compile(r"set_option +(?P<option>[^\s]+) +(?:true|false|\d+)(?: +in)?"),
     "namespace": re.compile(r"namespace +[^\s]+"),
     "section": re.compile(r"(?:noncomputable +)?section(?: +[^\s]+)?"),
