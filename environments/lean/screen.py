@@ -52,6 +52,7 @@ _NATIVE = frozenset(
     {
         "native_decide",
         "bv_decide",
+        "bv_check",
         "ofReduceBool",
         "ofReduceNat",
         "reduceBool",
@@ -447,7 +448,9 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
     for k, token in enumerate(tokens):
         if token.kind not in ("ident", "name"):
             continue
-        parts = token.name.split(".")
+        # A name may end in `?` or `!` (`bv_decide?` is bv_decide that also suggests): the
+        # word it is built on decides which rule applies.
+        parts = [p.rstrip("?!") or p for p in token.name.split(".")]
         if _SORRY.intersection(parts) and not (policy.allow_sorry and token.name == "sorry"):
             yield Refusal("sorry", f"`{token.name}` leaves the goal unproved")
         elif token.name == "stop":
