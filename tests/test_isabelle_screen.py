@@ -92,6 +92,8 @@ CHEATS: dict[str, list[str]] = {
         'by simp\nsimproc_setup x ("x") = \\<open>K (K (K NONE))\\<close>',
         "by simp\nML_export \\<open>\\<close>",
         "using [[skip_proofs]] by simp",
+        "txt \\<open>@{define_ML x = \\<open>()\\<close>}\\<close> by simp",
+        "txt \\<open>\\<^define_ML>\\<open>x\\<close>\\<close> by simp",
     ],
     # generated code that holds ML text, which `value`/`eval`/`code_reflect` then run
     "ML through the code generator": [

@@ -34,12 +34,13 @@ _END = r"(?![A-Za-z0-9_'])"
 _SORRY = re.compile(_START + r"sorry" + _END + r"|\\<proof>")
 # Checked with string literals and cartouches kept: a method name may be written as a string
 # (`apply ("tactic" ‹…›)`), ML inside a literal is still ML, and an ML antiquotation in a text
-# cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle.
+# cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle; so is every antiquotation whose name holds
+# `ML` (`@{define_ML …}`, `\<^ML_structure>`), by family.
 _FORBIDDEN_ANYWHERE = re.compile(
     _START
     + r"(cheat_tac|Skip_Proof|skip_proofs?|quick_and_dirty|\w*oracle\w*)"
     + _END
-    + r"|\"(tactic|raw_tactic)\"|(@\{\s*ML\w*|\\<\^ML\w*>)"
+    + r"|\"(tactic|raw_tactic)\"|(@\{\s*\w*ML\w*|\\<\^\w*ML\w*>)"
 )
 # Commands are named by family, so a variant (`ML_file_debug`, `print_ast_translation`) is
 # refused with its kin: every command that evaluates ML (`ML…`, `SML…`, `…setup`, `…declaration`,
