@@ -119,6 +119,13 @@ async def test_a_hung_isabelle_is_an_error_at_the_deadline_and_is_stopped(
 
 async def test_sorry_and_code_are_refused_before_isabelle_runs(tmp_path, record):
     cases = ("h0(**)sorry", "by eval", "ML_prf \\<open>\\<close> by simp", "<SEP> by simp")
+    # after the proof the theory is at theory level, where these would run ML before the check
+    cases += (
+        "by auto\nparse_translation \\<open>[]\\<close>",
+        'by auto\nML_file_debug "x.ML"',
+        "by auto\ncode_printing code_module X \\<rightharpoonup> (SML) \\<open>\\<close>",
+        "by auto\néML_val \\<open>()\\<close>",
+    )
     for proof in (*cases, "sledgehammer", 'have h: "x = 6" normalhammer\nthus ?thesis by simp'):
         verdict = await _judge(_settings(tmp_path), proof)
         assert verdict.status is VerdictStatus.REJECTED, proof

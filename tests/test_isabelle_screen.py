@@ -79,6 +79,44 @@ CHEATS: dict[str, list[str]] = {
         "using [[smt_oracle = true]] by (smt (z3))",
         "by (approximation 10)",
     ],
+    # ML commands by family: after a closed (or failing, forked) proof the batch judge's theory is
+    # at theory level, where any of them runs ML that could forge the check
+    "ML command variants": [
+        "by simp\nparse_translation \\<open>[]\\<close>",
+        "by simp\nprint_translation \\<open>[]\\<close>",
+        "by simp\ntyped_print_translation \\<open>[]\\<close>",
+        "by simp\nparse_ast_translation \\<open>[]\\<close>",
+        "by simp\nprint_ast_translation \\<open>[]\\<close>",
+        'by simp\nML_file_debug "x.ML"',
+        'by simp\nSML_file_no_debug "x.ML"',
+        'by simp\nsimproc_setup x ("x") = \\<open>K (K (K NONE))\\<close>',
+        "by simp\nML_export \\<open>\\<close>",
+        "using [[skip_proofs]] by simp",
+        "txt \\<open>@{define_ML x = \\<open>()\\<close>}\\<close> by simp",
+        "txt \\<open>\\<^define_ML>\\<open>x\\<close>\\<close> by simp",
+    ],
+    # generated code that holds ML text, which `value`/`eval`/`code_reflect` then run
+    "ML through the code generator": [
+        'by simp\ncode_printing constant HOL.True \\<rightharpoonup> (SML) "x"',
+        "by simp\ncode_reflect Foo functions f",
+        "by simp\ncode_printing code_module Foo \\<rightharpoonup> (SML)"
+        " \\<open>val _ = ()\\<close>"
+        " value x",
+    ],
+    # a character that Python counts as part of a word and Isabelle does not (a UTF-8 character
+    # or a digit before a name) hid the command next to it
+    "word edges": [
+        "by simp ésorry",
+        "using h0 ²sorry",
+        "using h0 0sorry",
+        "by (simp) éoops",
+        "by simp\néML_val \\<open>()\\<close>",
+        "by simp\n0ML_val \\<open>()\\<close>",
+        "apply simp\néparse_translation \\<open>[]\\<close>",
+        "by simp sorryé",
+        "by simp oopsé",
+        "by ¹eval",
+    ],
 }
 HONEST = [
     "by linarith",
@@ -87,6 +125,19 @@ HONEST = [
     'using h0 by (simp add: "sorry")',  # a word inside a term, not the command
     "txt \\<open>here sorry is a word of the text\\<close> by linarith",
     "by (simp add: h0 eval_lemma)",
+    # DSP-style proofs: have/show, sledgehammer gaps, comments, proof - … qed, using assms
+    "using assms by simp",
+    "by (smt (verit, ccfv_SIG) h0)",
+    'proof -\n  have c0: "x = 6" using h0 by simp\n  then show ?thesis by simp\nqed',
+    'proof -\n  (* isolate x *)\n  have "2 * x = 12"\n    sledgehammer\n  then show ?thesis\n'
+    "    sledgehammer\nqed",
+    'proof (rule ccontr)\n  assume "\\<not> ?thesis"\n  then show False using h0 by auto\nqed',
+    "apply (rule ccontr)\napply (auto simp add: h0)\ndone",
+    "unfolding power2_eq_square by (simp add: algebra_simps)",
+    'proof -\n  define y where "y = x + 1"\n  have "y = 7" using h0 y_def by simp\n'
+    "  then show ?thesis using y_def by simp\nqed",
+    "using h\\<^sub>0 h1 by (simp add: h0 eval_nat_numeral)",
+    "by (metis (no_types, lifting) h0 mult_2)",
 ]
 
 

@@ -247,6 +247,7 @@ def test_corpus_covers_every_class() -> None:
         "statement",
         "header",
         "hidden-command",
+        "name-variant",
     }
     assert set(classes) == expected and min(classes.values()) >= 5, classes
     honest = Counter(c["where"] for c in cases if c["expect"] == "allowed")

@@ -24,24 +24,36 @@ GAP_WORD = "sledgehammer"
 # Commands that abandon a goal, and commands or proof methods (`tactic`) that run ML code, which
 # can make any theorem: a proof using them is not a proof. `sorry` gets its own failure kind so
 # searches can count it.
+# Word edges as Isabelle's outer lexer draws them: identifiers are ASCII letters, digits, `_`
+# and `'` (a UTF-8 character is a symbol of its own, never part of a word), and a name never
+# starts with a digit, so `0sorry` and `ésorry` hold the command `sorry`. Python's `\b` would
+# count `é` and `0` as word characters and miss both.
+_START = r"(?<![A-Za-z_'])"
+_END = r"(?![A-Za-z0-9_'])"
 # `\<proof>` is Isabelle's other spelling of `sorry` (Pure's skip_proof command).
-_SORRY = re.compile(r"\bsorry\b|\\<proof>")
+_SORRY = re.compile(_START + r"sorry" + _END + r"|\\<proof>")
 # Checked with string literals and cartouches kept: a method name may be written as a string
 # (`apply ("tactic" ‹…›)`), ML inside a literal is still ML, and an ML antiquotation in a text
-# cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle.
+# cartouche (`txt ‹@{ML …}›`) is compiled by Isabelle; so is every antiquotation whose name holds
+# `ML` (`@{define_ML …}`, `\<^ML_structure>`), by family.
 _FORBIDDEN_ANYWHERE = re.compile(
-    r"\b(cheat_tac|Skip_Proof|skip_proof|quick_and_dirty|\w*oracle\w*)\b|\"(tactic|raw_tactic)\""
-    r"|(@\{\s*ML\w*|\\<\^ML\w*>)"
+    _START
+    + r"(cheat_tac|Skip_Proof|skip_proofs?|quick_and_dirty|\w*oracle\w*)"
+    + _END
+    + r"|\"(tactic|raw_tactic)\"|(@\{\s*\w*ML\w*|\\<\^\w*ML\w*>)"
 )
+# Commands are named by family, so a variant (`ML_file_debug`, `print_ast_translation`) is
+# refused with its kin: every command that evaluates ML (`ML…`, `SML…`, `…setup`, `…declaration`,
+# `…translation`, `oracle`) and those that put ML text into generated code (`code_printing`,
+# `code_reflect`), which `value` and `eval` then run.
 _FORBIDDEN = re.compile(
-    r"\b(oops|ML|ML_val|ML_prf|ML_command|ML_file|ML_export|SML_file|SML_import|SML_export|"
-    r"setup|local_setup|method_setup|attribute_setup|simproc_setup|declaration|"
-    r"syntax_declaration|oracle|axiomatization|quick_and_dirty|skip_proof|Skip_Proof|"
-    r"cheat_tac|tactic|raw_tactic|theory|end)\b"
+    _START + r"(oops|S?ML(?:_\w+)?|\w*setup|\w*declaration|\w*_translation|oracle|"
+    r"code_printing|code_reflect|code_include|code_module|\w*axiomatization|"
+    r"quick_and_dirty|skip_proofs?|Skip_Proof|cheat_tac|tactic|raw_tactic|theory|end)" + _END
 )
 # Proof methods that trust the code generator through an oracle (Isabelle's native_decide):
 # `approximation` also proves by evaluation (its theory names the `holds_by_evaluation` oracle).
-_EVALUATION = re.compile(r"\b(eval|normalization|approximation)\b")
+_EVALUATION = re.compile(_START + r"(eval|normalization|approximation)" + _END)
 _STATEMENT = re.compile(r"^\s*(theorem|lemma|corollary|proposition|schematic_goal)\b", re.MULTILINE)
 # PISA's wire format is tagged text: `<apply to top level state>` separates the fields of a step,
 # `<SEP>` the pieces of `<parse text>`, `<hammer>` Sledgehammer's reply. Any tag-shaped text (not

@@ -32,8 +32,9 @@ def _letter_like(c: str) -> bool:
 
 
 def _subscript(c: str) -> bool:
+    """Lean.isSubScriptAlnum: subscript digits ₀–₉ (not ₊ ₋ ₌ ₍ ₎), letters ₐ–ₜ, ᵢ–ᵪ."""
     o = ord(c)
-    return 0x2080 <= o <= 0x208C or 0x2090 <= o <= 0x209C or 0x1D62 <= o <= 0x1D6A
+    return 0x2080 <= o <= 0x2089 or 0x2090 <= o <= 0x209C or 0x1D62 <= o <= 0x1D6A
 
 
 def id_first(c: str) -> bool:

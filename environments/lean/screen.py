@@ -52,6 +52,7 @@ _NATIVE = frozenset(
     {
         "native_decide",
         "bv_decide",
+        "bv_check",
         "ofReduceBool",
         "ofReduceNat",
         "reduceBool",
@@ -235,6 +236,12 @@ _META = frozenset(
         "evalExpr",
         "evalConst",
         "do",
+        # macros that build IO actions without naming IO (`println!` is `IO.println`)
+        "println",
+        "eprintln",
+        "dbg_trace",
+        "dbgTrace",
+        "dbgTraceIfShared",
     }
 )
 # Characters where Lean and Python disagree about line ends (str.splitlines breaks at them, Lean's
@@ -245,13 +252,23 @@ _ARITHMETIC = frozenset("+-*/%^")
 # error's position, which may lie inside such text, so code-running words there are refused too.
 _HIDDEN = re.compile(
     r"#[A-Za-z_]|(?<![\w'!?.])(?:(?:run_tac|run_cmd|run_elab|run_meta|by_elab|elab|elab_rules"
-    r"|macro|macro_rules|syntax|initialize|builtin_initialize|unsafe\w*|implemented_by|extern)"
+    r"|macro|macro_rules|syntax|initialize|builtin_initialize|unsafe\w*|implemented_by|extern"
+    r"|d?simproc)"
     r"(?![\w'!?])|(?:Lean|IO)\s*\.)"
 )
+# Inside a string, char literal, «…» name or doc comment (tokens, unlike `--` and `/- -/`, which
+# Lean's whitespace skips whole): a token that is not a command makes Lean move on one character
+# at a time, so it tries a command at every character inside it (`"xrun_cmd …"` runs `run_cmd`).
+# From there on, what the screen read as string can be code, so the words count anywhere.
+_HIDDEN_INSIDE = re.compile(
+    r"#[A-Za-z_]|run_cmd|run_elab|run_meta|run_tac|by_elab|elab|macro|syntax|initialize|d?simproc"
+    r"|unsafe|(?:Lean|IO)»?\s*\."
+)
 # Inside an identifier: an unknown tactic `xrun_cmd …` is a syntax error reported one character
-# into the name, so Lean resumes parsing commands at `run_cmd …`.
+# into the name, so Lean resumes parsing commands at `run_cmd …`. `simproc` and `dsimproc`
+# declare code (typed by the command itself, so no `Lean` name is needed) that a later `simp` runs.
 _HIDDEN_IN_NAME = re.compile(
-    r"run_cmd|run_elab|run_meta|run_tac|by_elab|elab|macro|syntax|initialize|set_option"
+    r"run_cmd|run_elab|run_meta|run_tac|by_elab|elab|macro|syntax|initialize|set_option|simproc"
 )
 # Tactic keywords that bind a name with `:=`: their values are proofs, not configuration.
 _BINDERS = frozenset({"have", "let", "set", "obtain", "suffices", "show", "haveI", "letI", "this"})
@@ -434,8 +451,12 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
         return
 
     opaque = [(t.start, t.end) for t in tokens if t.kind in ("string", "char") or "«" in t.text]
-    for start, end in [*lexed.comments, *opaque]:
-        hidden = _HIDDEN.search(text, start, end)
+    opaque += [(a, b) for a, b in lexed.comments if text.startswith(("/--", "/-!"), a)]
+    spans = [(a, b, _HIDDEN) for a, b in lexed.comments] + [
+        (a, b, _HIDDEN_INSIDE) for a, b in opaque
+    ]
+    for start, end, pattern in spans:
+        hidden = pattern.search(text, start, end)
         if hidden is not None:
             yield Refusal(
                 "hidden-command",
@@ -447,7 +468,9 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
     for k, token in enumerate(tokens):
         if token.kind not in ("ident", "name"):
             continue
-        parts = token.name.split(".")
+        # A name may end in `?` or `!` (`bv_decide?` is bv_decide that also suggests): the
+        # word it is built on decides which rule applies.
+        parts = [p.rstrip("?!") or p for p in token.name.split(".")]
         if _SORRY.intersection(parts) and not (policy.allow_sorry and token.name == "sorry"):
             yield Refusal("sorry", f"`{token.name}` leaves the goal unproved")
         elif token.name == "stop":
@@ -547,7 +570,9 @@ def screen(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
 
 _HEADER_LINE = {
     "import": re.compile(r"import(?: +[^\s]+)+"),
-    "open": re.compile(r"open(?: +scoped)?(?: +[^\s()]+)+(?: +in)?"),
+    # `open X renaming a → b` makes a new name, as notation does: the statement could then say
+    # `False` and mean something else.
+    "open": re.compile(r"open(?: +scoped)?(?: +(?!renaming(?![^\s()]))[^\s()]+)+(?: +in)?"),
     "set_option": re.compile(r"set_option +(?P<option>[^\s]+) +(?:true|false|\d+)(?: +in)?"),
     "namespace": re.compile(r"namespace +[^\s]+"),
     "section": re.compile(r"(?:noncomputable +)?section(?: +[^\s]+)?"),
