@@ -1,22 +1,23 @@
-"""Pinned data files: found via `--data`, in the cache, or built from pinned upstream archives.
+"""Pinned data files: found via `--data`, in the package, in the cache, or built from upstream.
 
-A data file is pinned by the sha256 of its normalised JSONL form. `--data` and the cache are
-checked against the pin on every load; a download fetches the upstream repositories at their
-pinned commits, converts them (benchmarks/upstream.py), checks the result against the same pin,
-and only then moves it into the cache.
+A data file is pinned by the sha256 of its normalised JSONL form. The package carries the pinned
+miniF2F files (benchmarks/data/, provenance and licences beside them), so a fresh install needs no
+network. `--data`, the packaged copy and the cache are checked against the pin on every load; a
+packaged copy that does not match (another pin) is skipped, not refused. A download fetches the
+upstream repositories at their pinned commits, converts them (benchmarks/upstream.py), checks the
+result against the same pin, and only then moves it into the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.download import fetch
-from prover.config import Config, project_root
+from prover.config import Config
 from prover.errors import InputError
 
 GITHUB = "https://github.com"
@@ -57,11 +58,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def shared_data_roots() -> list[Path]:
-    """Where the project's shared data lives: $PROVER_SHARED_DATA if set, else ../shared/data."""
-    if os.environ.get("PROVER_SHARED_DATA"):
-        return [Path(os.environ["PROVER_SHARED_DATA"])]
-    return [project_root().parent / "shared" / "data"]
+def package_data() -> Path:
+    """The data files shipped inside the package (benchmarks/data/<subdir>/<file>)."""
+    return Path(__file__).resolve().parent / "data"
 
 
 def cache_dir(config: Config) -> Path:
@@ -74,13 +73,12 @@ def resolve(pinned: PinnedFile, config: Config, *, what: str) -> tuple[Path, str
     if config.bench.data:
         path = _given(pinned, Path(config.bench.data).expanduser())
         return path, check(path, pinned, config, what=what)
+    bundled = package_data() / pinned.subdir / pinned.file
+    if bundled.is_file() and sha256_of(bundled) == pinned.sha256:
+        return bundled, pinned.sha256
     cached = cache_dir(config) / pinned.subdir / pinned.file
     if cached.is_file():
         return cached, check(cached, pinned, config, what=what)
-    for root in shared_data_roots():  # a checkout with the shared data beside it needs no download
-        shared = root / pinned.subdir / pinned.file
-        if shared.is_file():
-            return shared, check(shared, pinned, config, what=what)
     download(pinned, cached, config, what=what)
     return cached, pinned.sha256
 

@@ -1,26 +1,30 @@
 """The report as one self-contained HTML page: tables, inline plots, each proof, search trees.
 
-Plots are matplotlib PNGs embedded as base64; each search tree sits in a closed <details>
-element, so the page stays readable and needs no network or scripts.
+Plots are matplotlib PNGs embedded as base64; each search tree's proof path and top failed
+branches sit in a closed <details> element, so the page stays readable and needs no network or
+scripts. Whole trees go to pages of their own (`tree_page`), linked from the report.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import time
+import zlib
 from collections.abc import Callable
 from html import escape
 from typing import Any
 
 from benchmarks.categories import CATEGORIES, OTHER
-from benchmarks.report import Report, RunSummary, TheoremResult, percent
+from benchmarks.report import Report, RunSummary, TheoremResult, outcomes, percent, shown
 from prover.errors import require
 
 TreeLoader = Callable[[int], dict[str, Any] | None]
 
-MAX_TREE_EDGES = 400
 MAX_GOAL_CHARS = 600
+MAX_MESSAGE_CHARS = 300
+TOP_FAILED_BRANCHES = 5
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -40,8 +44,17 @@ img.plot{max-width:100%;border:1px solid #e3e6eb;margin:.4rem 0}
 """
 
 
-def to_html(report: Report, trees: TreeLoader) -> str:
-    """The whole page; `trees` loads a stored search tree by attempt id."""
+def to_html(
+    report: Report,
+    trees: TreeLoader,
+    *,
+    tree_pages: dict[str, str] | None = None,
+    tree_dir: str = "trees",
+) -> str:
+    """The whole page; `trees` loads a stored search tree by attempt id. Each tree shows its
+    proof path and top failed branches inline; with `tree_pages`, the whole tree goes to a page
+    of its own (file name → HTML, added to the dict, to be written under `tree_dir`) and is
+    linked, so the report stays small however large the trees."""
     runs = report.runs
     parts = [
         "<!doctype html>",
@@ -53,6 +66,7 @@ def to_html(report: Report, trees: TreeLoader) -> str:
         f"Counting: {escape(report.counting)}.</p>",
         _summary_table(report),
         *_unchecked_notes(report),
+        *_errors(runs),
         "<h2>Plots</h2>",
         *_plots(runs),
         *_pass_at_k(runs),
@@ -64,11 +78,30 @@ def to_html(report: Report, trees: TreeLoader) -> str:
         "<h2>Theorems</h2>",
         _theorem_table(runs),
         "<h2>Proofs and search trees</h2>",
-        *_theorem_sections(runs, trees),
+        *_theorem_sections(runs, trees, tree_pages, tree_dir),
         *_published(report),
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _errors(runs: tuple[RunSummary, ...]) -> list[str]:
+    """Errored attempts grouped by reason, with the outcome counts they belong to."""
+    if not any(s.errors for s in runs):
+        return []
+    rows = [
+        f"<tr><td>{escape(s.name)}</td><td>{len(g.attempts)}</td><td>{escape(g.reason)}</td>"
+        f"<td>{escape(shown(g.attempts))}</td></tr>"
+        for s in runs
+        for g in s.errors
+    ]
+    outcome = "".join(f"<li>{escape(s.name)}: {escape(outcomes(s))}</li>" for s in runs)
+    return [
+        "<h2>Why attempts errored</h2>",
+        f"<ul>{outcome}</ul>",
+        '<table id="errors"><tr><th>run</th><th>attempts</th><th>reason</th><th>theorems</th>'
+        f"</tr>{''.join(rows)}</table>",
+    ]
 
 
 def _summary_table(report: Report) -> str:
@@ -198,7 +231,12 @@ def _theorem_table(runs: tuple[RunSummary, ...]) -> str:
     return f'<table id="theorems">{head}{"".join(rows)}</table>'
 
 
-def _theorem_sections(runs: tuple[RunSummary, ...], trees: TreeLoader) -> list[str]:
+def _theorem_sections(
+    runs: tuple[RunSummary, ...],
+    trees: TreeLoader,
+    pages: dict[str, str] | None,
+    tree_dir: str,
+) -> list[str]:
     names = sorted({n for s in runs for n in s.theorems})
     out = []
     for name in names:
@@ -224,71 +262,178 @@ def _theorem_sections(runs: tuple[RunSummary, ...], trees: TreeLoader) -> list[s
                 blocks.append(f'<pre class="error">{escape(best.error)}</pre>')
             tree = trees(best.id)
             if tree:
-                blocks.append(_tree(tree))
+                link = None
+                if pages is not None:
+                    file = f"attempt-{best.id}.html"
+                    pages[file] = tree_page(f"{name} ({s.name}): search tree", tree)
+                    link = f"{tree_dir}/{file}"
+                blocks.append(_tree(tree, link))
             blocks.append("</div>")
         blocks.append("</section>")
         out.append("".join(blocks))
     return out
 
 
-def _tree(tree: dict[str, Any]) -> str:
+def _goals_block(node: dict[str, Any]) -> str:
+    text = str(node.get("goals", ""))
+    if len(text) > MAX_GOAL_CHARS:
+        text = text[:MAX_GOAL_CHARS] + " …"
+    return f'<pre class="goals">{escape(text)}</pre>'
+
+
+def _edge_label(edge: dict[str, Any]) -> str:
+    score = edge.get("score")
+    tactic = f"<code>{escape(str(edge.get('tactic', '')))}</code>"
+    if isinstance(score, (int, float)):
+        return f'{tactic} <span class="score">{score:.3f}</span> → '
+    return f"{tactic} → "
+
+
+def _proof_path(nodes: dict[Any, dict[str, Any]], edges: list[dict[str, Any]]) -> list[str]:
+    """The states and tactics from the root to the first finished leaf, as list items."""
+    parent = {e["target"]: e for e in edges if not e.get("duplicate")}
+    finished = [n for n, node in nodes.items() if node.get("kind") == "finished"]
+    if not finished or finished[0] not in parent:
+        return []
+    path: list[dict[str, Any]] = []
+    current = finished[0]
+    while current in parent and len(path) <= len(nodes):
+        path.append(parent[current])
+        current = parent[current]["source"]
+    items = []
+    for edge in reversed(path):
+        source = nodes.get(edge["source"], {})
+        items.append(f"<li>state #{escape(str(edge['source']))}{_goals_block(source)}")
+        items.append(f"{_edge_label(edge)}</li>")
+    items.append('<li><span class="leaf-finished">finished</span></li>')
+    return items
+
+
+def _top_failures(nodes: dict[Any, dict[str, Any]], edges: list[dict[str, Any]]) -> list[str]:
+    """The failed tactics the model scored highest, with Lean's message (shortened)."""
+    failed = [e for e in edges if nodes.get(e["target"], {}).get("kind") == "failed"]
+    failed.sort(key=lambda e: e.get("score") if isinstance(e.get("score"), (int, float)) else -1e9)
+    items = []
+    for edge in reversed(failed[-TOP_FAILED_BRANCHES:]):
+        target = nodes[edge["target"]]
+        message = escape(str(target.get("message", ""))[:MAX_MESSAGE_CHARS])
+        items.append(
+            f"<li>at state #{escape(str(edge['source']))}: {_edge_label(edge)}"
+            f'<span class="leaf-failed">failed ({escape(str(target.get("failure", "")))})'
+            f'</span> <pre class="goals">{message}</pre></li>'
+        )
+    return items
+
+
+def _tree(tree: dict[str, Any], link: str | None) -> str:
+    """The inline part of a tree: its proof path and top failed branches; `link` (if any) is a
+    page holding the whole tree, loaded only when opened."""
     nodes = {n["id"]: n for n in tree.get("nodes", [])}
-    children: dict[Any, list[dict[str, Any]]] = {}
-    targets = set()
-    for edge in tree.get("edges", []):
-        children.setdefault(edge["source"], []).append(edge)
-        if not edge.get("duplicate"):
-            targets.add(edge["target"])
-    roots = [n for n in nodes if n not in targets] or list(nodes)[:1]
-    budget = [MAX_TREE_EDGES]
-
-    def goals(node: dict[str, Any]) -> str:
-        text = str(node.get("goals", ""))
-        if len(text) > MAX_GOAL_CHARS:
-            text = text[:MAX_GOAL_CHARS] + " …"
-        return f'<pre class="goals">{escape(text)}</pre>'
-
-    def render(node_id: Any, seen: set[Any]) -> str:
-        items = []
-        for edge in children.get(node_id, []):
-            if budget[0] <= 0:
-                items.append("<li>… (tree truncated)</li>")
-                break
-            budget[0] -= 1
-            target = nodes.get(edge["target"], {})
-            score = edge.get("score")
-            label = (
-                f"<code>{escape(str(edge.get('tactic', '')))}</code> "
-                f'<span class="score">{score:.3f}</span> → '
-                if isinstance(score, (int, float))
-                else f"<code>{escape(str(edge.get('tactic', '')))}</code> → "
-            )
-            kind = target.get("kind")
-            if edge.get("duplicate"):
-                items.append(f"<li>{label}same state as #{escape(str(edge['target']))}</li>")
-            elif kind == "failed":
-                message = escape(str(target.get("message", ""))[:300])
-                items.append(
-                    f'<li>{label}<span class="leaf-failed">failed '
-                    f"({escape(str(target.get('failure', '')))})</span> {message}</li>"
-                )
-            elif kind == "finished":
-                items.append(f'<li>{label}<span class="leaf-finished">finished</span></li>')
-            elif edge["target"] in seen:
-                items.append(f"<li>{label}#{escape(str(edge['target']))}</li>")
-            else:
-                seen.add(edge["target"])
-                items.append(
-                    f"<li>{label}state #{escape(str(edge['target']))}{goals(target)}"
-                    f"{render(edge['target'], seen)}</li>"
-                )
-        return f'<ul class="tree">{"".join(items)}</ul>' if items else ""
-
-    body = "".join(
-        f"<div>root #{escape(str(r))}{goals(nodes.get(r, {}))}{render(r, {r})}</div>" for r in roots
-    )
+    edges = list(tree.get("edges", []))
+    blocks = []
+    path = _proof_path(nodes, edges)
+    if path:
+        blocks.append(f'<p class="note">proof path:</p><ul class="tree">{"".join(path)}</ul>')
+    failures = _top_failures(nodes, edges)
+    if failures:
+        blocks.append(
+            f'<p class="note">top {len(failures)} failed branches (by model score):</p>'
+            f'<ul class="tree">{"".join(failures)}</ul>'
+        )
+    if link is not None:
+        blocks.append(f'<p class="note"><a href="{escape(link)}">the whole tree</a></p>')
+    else:
+        blocks.append('<p class="note">write the report with --out to get the whole tree</p>')
     count = len(nodes)
-    return f"<details><summary>search tree ({count} nodes)</summary>{body}</details>"
+    return f"<details><summary>search tree ({count} nodes)</summary>{''.join(blocks)}</details>"
+
+
+def tree_page(title: str, tree: dict[str, Any]) -> str:
+    """A page of its own for one whole tree: zlib-compressed JSON, rendered by its script when
+    opened (a 3,200-node tree is some 100 KB here instead of megabytes of markup)."""
+    nodes = []
+    for n in tree.get("nodes", []):
+        kind = n.get("kind")
+        if kind == "failed":
+            text = str(n.get("message", ""))[:MAX_MESSAGE_CHARS]
+            nodes.append([n["id"], "failed", str(n.get("failure", "")), text])
+        elif kind == "finished":
+            nodes.append([n["id"], "finished", "", ""])
+        else:
+            nodes.append([n["id"], "state", "", str(n.get("goals", ""))[:MAX_GOAL_CHARS]])
+    edges = [
+        [
+            e["source"],
+            e["target"],
+            str(e.get("tactic", "")),
+            e.get("score") if isinstance(e.get("score"), (int, float)) else None,
+            bool(e.get("duplicate")),
+        ]
+        for e in tree.get("edges", [])
+    ]
+    payload = json.dumps({"nodes": nodes, "edges": edges}, ensure_ascii=False)
+    data = base64.b64encode(zlib.compress(payload.encode("utf-8"), 6)).decode("ascii")
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f'<h1>{escape(title)}</h1><p class="note">{len(nodes)} nodes, {len(edges)} edges</p>'
+        f'<div id="tree">loading…</div><script id="data" type="text/plain">{data}</script>'
+        f"<script>{_TREE_SCRIPT}</script></body></html>"
+    )
+
+
+# Renders a tree page's data: inflate (the browser's DecompressionStream), then nested lists.
+_TREE_SCRIPT = """
+(async () => {
+  const bytes = Uint8Array.from(atob(document.getElementById("data").textContent),
+                                c => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const data = JSON.parse(await new Response(stream).text());
+  const nodes = new Map(data.nodes.map(n => [n[0], n]));
+  const children = new Map();
+  const targets = new Set();
+  for (const e of data.edges) {
+    if (!children.has(e[0])) children.set(e[0], []);
+    children.get(e[0]).push(e);
+    if (!e[4]) targets.add(e[1]);
+  }
+  const el = (tag, cls, text) => {
+    const x = document.createElement(tag);
+    if (cls) x.className = cls;
+    if (text !== undefined) x.textContent = text;
+    return x;
+  };
+  const render = (id, seen) => {
+    const ul = el("ul", "tree");
+    for (const e of children.get(id) || []) {
+      const li = el("li");
+      li.append(el("code", "", e[2]), " ");
+      if (e[3] !== null) li.append(el("span", "score", e[3].toFixed(3)), " ");
+      li.append("→ ");
+      const n = nodes.get(e[1]) || [e[1], "state", "", ""];
+      if (e[4]) li.append("same state as #" + e[1]);
+      else if (n[1] === "failed") {
+        li.append(el("span", "leaf-failed", "failed (" + n[2] + ")"), " " + n[3]);
+      } else if (n[1] === "finished") li.append(el("span", "leaf-finished", "finished"));
+      else if (seen.has(e[1])) li.append("#" + e[1]);
+      else {
+        seen.add(e[1]);
+        li.append("state #" + e[1], el("pre", "goals", n[3]), render(e[1], seen));
+      }
+      ul.append(li);
+    }
+    return ul;
+  };
+  const root = document.getElementById("tree");
+  root.textContent = "";
+  for (const [id, n] of nodes) {
+    if (targets.has(id)) continue;
+    const div = el("div", "", "root #" + id);
+    div.append(el("pre", "goals", n[3]), render(id, new Set([id])));
+    root.append(div);
+  }
+})().catch(e => { document.getElementById("tree").textContent = "cannot show the tree: " + e; });
+"""
 
 
 def _plots(runs: tuple[RunSummary, ...]) -> list[str]:

@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.categories import category
-from benchmarks.data import shared_data_roots
-from environments.lean.dojo_target import METADATA_KEY, DojoTarget
+from benchmarks.data import package_data
 from prover.config import Config
+from prover.dojo_target import LLEMMA_COMMIT, LLEMMA_REPO, METADATA_KEY, DojoTarget
 from prover.errors import InputError
 from prover.types import Language, Theorem
 
-LLEMMA_REPO = "https://github.com/rah4927/lean-dojo-mew"
-LLEMMA_COMMIT = "d00c776260c77de7e70125ef0cd119de6c0ff1de"
 SPLIT_FILES = {"valid": "MiniF2F/Validation.lean", "test": "MiniF2F/Test.lean"}
 DATA_FILE = "minif2f_leandojo_traced.jsonl"
 DATA_SUBDIR = "llemma_formal2formal"
@@ -33,7 +31,7 @@ FIELDS = ("full_name", "statement", "url", "commit", "file_path", "split")
 
 
 def locate_data(data: str, roots: Iterable[Path]) -> Path:
-    """The theorem list: `data` (a file or a directory holding it), else the shared data."""
+    """The theorem list: `data` (a file or a directory holding it), else the first of `roots`."""
     if data:
         given = Path(data).expanduser()
         for candidate in (given, given / DATA_FILE, given / DATA_SUBDIR / DATA_FILE):
@@ -50,7 +48,7 @@ def locate_data(data: str, roots: Iterable[Path]) -> Path:
     raise InputError(
         f"the LeanDojo miniF2F theorem list ({DATA_FILE}: Llemma's rows {{{', '.join(FIELDS)}}} "
         f"for {LLEMMA_REPO} @ {LLEMMA_COMMIT[:7]}) was not found; pass --data PATH "
-        "(bench.data) or set PROVER_SHARED_DATA to the shared data directory"
+        "(bench.data) to a copy of it"
     )
 
 
@@ -176,7 +174,7 @@ def minif2f_leandojo(config: Config) -> LeanDojoBenchmark:
     The header is `lean.header`, used only when a found proof is re-checked by the lean-repl
     whole-proof checker; LeanDojo itself runs each theorem in its own file of the traced repo.
     """
-    path = locate_data(config.bench.data, shared_data_roots())
+    path = locate_data(config.bench.data, [package_data()])
     return LeanDojoBenchmark(
         path, name="minif2f-lean4-leandojo", header=config.lean.header, expected_sha256=DATA_SHA256
     )

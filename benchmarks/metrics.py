@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,23 @@ def ks_up_to(k_max: int) -> list[int]:
         k *= 2
     ks.append(k_max)
     return ks
+
+
+def sample_counts(details: Mapping[str, Any], counted: bool) -> tuple[int, int] | None:
+    """(n, c) of one attempt's sampled proofs, from strategies that record them exactly.
+
+    The whole-proof strategy stores `details["samples"] = {"n", "c", "exact"}`: n proofs
+    sampled, c accepted by its in-search check, exact when every sample was checked. An attempt
+    whose returned proof does not count (the judge refused it) contributes c = 0, since the
+    in-search check was then wrong at least once.
+    """
+    samples = details.get("samples")
+    if not isinstance(samples, Mapping) or not samples.get("exact"):
+        return None
+    try:
+        n, c = int(samples["n"]), int(samples["c"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if n < 1 or not 0 <= c <= n:
+        return None
+    return n, (c if counted else 0)

@@ -42,11 +42,26 @@ class Tally:
         return len(self.solved) / len(self.seen) if self.seen else 0.0
 
     def postfix(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"proved": self.proved, "failed": self.failed, "errors": self.errors}
+        # `proved` counts what the per-attempt lines call proved (checked or not), so the two
+        # always agree; `pass` counts only checked proofs, as every report does.
+        out: dict[str, Any] = {"proved": self.proved + self.unverified}
         if self.unverified:
             out["unchecked"] = self.unverified
+        out["failed"] = self.failed
+        out["errors"] = self.errors
         out["pass"] = f"{100 * self.pass_rate:.1f}%"
         return out
+
+    def counters(self) -> str:
+        """The running counts as a plain-text tail, e.g. `proved 3 (3 unchecked) failed 1 …`."""
+        unchecked = f" ({self.unverified} unchecked)" if self.unverified else ""
+        return (
+            f"proved {self.proved + self.unverified}{unchecked} failed {self.failed} "
+            f"errors {self.errors} pass {100 * self.pass_rate:.1f}% (checked proofs)"
+        )
+
+
+BAR_DELAY = 2.0  # seconds before the bar first appears
 
 
 class Progress:
@@ -66,6 +81,7 @@ class Progress:
         self.display = display
         self.stream = stream or sys.stderr
         self._bar: Any = None
+        self._header: str | None = None
         if display == "bar":
             from tqdm import tqdm
 
@@ -76,11 +92,14 @@ class Progress:
                 unit="thm",
                 file=self.stream,
                 dynamic_ncols=True,
+                # Drawn only once the run is under way: an error while the environment or the
+                # model starts is then the only thing printed, not after an empty 0% bar.
+                delay=BAR_DELAY,
             )
             self._bar.set_postfix(tally.postfix(), refresh=False)
         elif display == "plain":
-            self.stream.write(f"{description}: {tally.done}/{total} already done\n")
-            self.stream.flush()
+            # Written with the first finished attempt (see BAR_DELAY for why not now).
+            self._header = f"{description}: {tally.done}/{total} already done\n"
 
     def update(self, theorem: str, attempt: int, result: SearchResult) -> None:
         self.tally.add(theorem, result.status.value, result.verified)
@@ -88,6 +107,7 @@ class Progress:
             self._bar.set_postfix(self.tally.postfix(), refresh=False)
             self._bar.update(1)
         elif self.display == "plain":
+            self._write_header()
             label = f"{theorem}#{attempt}" if attempt else theorem
             status = result.status.value
             if result.proved and not result.verified:
@@ -95,9 +115,7 @@ class Progress:
             extra = f" — {result.error}" if result.error else ""
             self.stream.write(
                 f"[{self.tally.done}/{self.total}] {label}: {status} in "
-                f"{result.stats.total_seconds:.1f}s{extra} | proved {self.tally.proved} "
-                f"failed {self.tally.failed} errors {self.tally.errors} "
-                f"pass {100 * self.tally.pass_rate:.1f}%\n"
+                f"{result.stats.total_seconds:.1f}s{extra} | {self.tally.counters()}\n"
             )
             self.stream.flush()
 
@@ -105,8 +123,14 @@ class Progress:
         if self._bar is not None:
             self._bar.write(text, file=self.stream)
         elif self.display != "none":
+            self._write_header()
             self.stream.write(text + "\n")
             self.stream.flush()
+
+    def _write_header(self) -> None:
+        if self._header is not None:
+            self.stream.write(self._header)
+            self._header = None
 
     def close(self) -> None:
         if self._bar is not None:

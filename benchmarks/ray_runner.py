@@ -6,6 +6,11 @@ prover.run.attempt_many, asking their generator actor for candidates (concurrent
 the backend together, so it can batch them). The driver hands theorems to workers as slots free
 up and commits each result to the same results store as the local runner. Paths in the config
 (traces, scripts, Lean projects) must exist on the nodes that use them.
+
+Every exit path (done, error, Ctrl-C) closes the actors' environments (stopping their proof-
+assistant processes), kills the actors, and shuts down a Ray instance the driver started. Ray's
+daemons of such an instance are recorded in the driver's process ledger, so a `kill -9` of the
+driver takes them down too (prover.leftovers); no future is left with an unretrieved exception.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import dataclasses
 import math
 import os
 import socket
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
+from benchmarks.progress import Progress
 from prover.config import Config, load_config
 from prover.errors import BackendError, InputError, require
+from prover.processes import ProcessTracker, descendants
 from prover.protocols import GenerationParams
 from prover.run import (
     ATTEMPT_KEY,
@@ -33,8 +40,27 @@ from prover.run import (
 )
 from prover.types import Candidate, SearchResult, SearchStats, Status, Theorem
 
-if TYPE_CHECKING:
-    from benchmarks.runner import Plan, Recorder
+
+class Plan(Protocol):
+    """What the Ray executor reads of the runner's plan (benchmarks.runner.Plan)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def pending(self) -> tuple[tuple[Theorem, int], ...]: ...
+
+
+class Recorder(Protocol):
+    """What the Ray executor uses of the runner's recorder (benchmarks.runner.Recorder)."""
+
+    progress: Progress
+
+    def start(self, generator: object | None) -> None: ...
+
+    def record(
+        self, theorem: Theorem, attempt: int, result: SearchResult, worker: str | None = None
+    ) -> None: ...
 
 
 class GeneratorHost:
@@ -83,6 +109,7 @@ class ProverHost:
             environment=build_environment(resolved),
             generator=RemoteGenerator(generator, generator_name),
             strategy=build_strategy(resolved),
+            seed=resolved.generation.seed,  # request seeds derive from the run seed
         )
         self.where = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -114,14 +141,30 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
     ray: Any = require("ray", "ray")
     config = plan.config
     started = not ray.is_initialized()
+    tracker = ProcessTracker()
+    _ = tracker.ledger  # its watchdog starts now, so it is not taken for one of Ray's processes
+    known = set(descendants(os.getpid()))
+
+    def record_ray_processes() -> None:
+        # A local instance's daemons and the workers its raylet starts for our actors are our
+        # descendants: record them so they die with the driver (after a kill -9 the ledger's
+        # watchdog stops them; Ray's own fate-sharing leaves workers behind for minutes).
+        new = [p for p in descendants(os.getpid()) if p not in known]
+        known.update(new)
+        tracker.adopt(new)
+
     if started:
-        ray.init(
-            address=config.bench.ray_address or None,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        try:
+            ray.init(
+                address=config.bench.ray_address or None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        finally:
+            record_ray_processes()
     actors: list[Any] = []
+    closers: list[Any] = []
     try:
         generators, on_gpu, n_workers = actor_counts(config, ray.cluster_resources())
         config_dict = config.to_dict()
@@ -130,6 +173,7 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
         gen_opts = {"num_gpus": 1, "num_cpus": 1} if on_gpu else {"num_cpus": 1}
         gens = [gen_cls.options(**gen_opts).remote(config_dict) for _ in range(generators)]
         actors += gens
+        closers += gens
         startup = config.bench.ray_startup_timeout
         try:
             described = await asyncio.wait_for(_awaitable(gens[0].describe.remote()), startup)
@@ -150,6 +194,7 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
                 max_concurrency=slots,
             ).remote(config_dict, gens[i % len(gens)], name)
             actors.append(actor)  # replacements too: every actor is killed at the end
+            closers.insert(0, actor)  # workers close before the generators they use
             return actor
 
         workers = [new_worker(i) for i in range(n_workers)]
@@ -161,13 +206,36 @@ async def execute_ray(plan: Plan, recorder: Recorder) -> None:
         # No result at all for this long means workers never started or hang beyond their own
         # limits (attempt_many bounds each attempt by the wall budget plus 900 s).
         silence = startup + config.search.wall_seconds + 900.0
-        await _drive(plan.pending, workers, slots, recorder, new_worker, ray, silence)
+        record_ray_processes()
+        await _drive(
+            plan.pending, workers, slots, recorder, new_worker, ray, silence, record_ray_processes
+        )
     finally:
+        await _close_actors(closers, ray, min(config.bench.ray_startup_timeout, 30.0))
         for actor in actors:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
         if started:
-            ray.shutdown()
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+        await tracker.stop_all()  # whatever of Ray's daemons outlived its shutdown
+
+
+async def _close_actors(actors: Sequence[Any], ray: Any, timeout: float) -> None:
+    """Ask each actor to close (environments stop their processes) within `timeout` seconds;
+    an actor that does not answer is killed by the caller anyway."""
+    futures = []
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            futures.append(_awaitable(actor.close.remote()))
+    if not futures:
+        return
+    done, pending = await asyncio.wait(futures, timeout=timeout)
+    for future in pending:
+        future.cancel()
+    for future in done:
+        if not future.cancelled():
+            future.exception()  # retrieved: a dead actor's error is expected here
 
 
 class _Described:
@@ -189,8 +257,12 @@ async def _drive(
     new_worker: Any,
     ray: Any,
     silence: float,
+    each_round: Callable[[], None] = lambda: None,
 ) -> None:
-    """Keep every worker at `slots` attempts in flight until all pending attempts are recorded."""
+    """Keep every worker at `slots` attempts in flight until all pending attempts are recorded;
+    `each_round` runs at least every `_ROUND` seconds (it records processes Ray started)."""
+    loop = asyncio.get_running_loop()
+    last_result = loop.time()
     queue = list(reversed(pending))
     load = [0] * len(workers)
     flight: dict[asyncio.Future[Any], tuple[int, Theorem, int, Any]] = {}
@@ -206,9 +278,14 @@ async def _drive(
                 flight[_awaitable(ref)] = (w, theorem, attempt, ref)
                 load[w] += 1
             done, _ = await asyncio.wait(
-                list(flight), timeout=silence, return_when=asyncio.FIRST_COMPLETED
+                list(flight), timeout=_ROUND, return_when=asyncio.FIRST_COMPLETED
             )
-            if not done:
+            each_round()
+            if done:
+                last_result = loop.time()
+            elif loop.time() - last_result < silence:
+                continue
+            else:
                 raise BackendError(
                     f"no result from any Ray worker for {silence:.0f} s; check `ray status` "
                     "for actors that cannot be placed"
@@ -225,14 +302,27 @@ async def _drive(
                     result, where = _failure(theorem, f"ray task failed: {exc}"), None
                 recorder.record(theorem, attempt, result, worker=where)
     finally:
-        for _future, (_w, _t, _a, ref) in flight.items():
+        for future, (_w, _t, _a, ref) in flight.items():
+            # Cancelled here, the future never holds the exception ray.cancel causes, so nothing
+            # is reported as "never retrieved".
+            future.cancel()
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
 
 
+_ROUND = 1.0  # seconds between looks for processes Ray started
+
+
 def _awaitable(ref: Any) -> asyncio.Future[Any]:
-    """An asyncio future for a Ray ObjectRef."""
-    return asyncio.wrap_future(ref.future())
+    """An asyncio future for a Ray ObjectRef; an exception nobody asks for is still retrieved."""
+    future = asyncio.wrap_future(ref.future())
+    future.add_done_callback(_retrieve)
+    return future
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _failure(theorem: Theorem, message: str) -> SearchResult:

@@ -8,6 +8,7 @@ counts those too, and every output then says so.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from benchmarks.categories import CATEGORIES, OTHER, category
-from benchmarks.metrics import Rate, ks_up_to, mean_pass_at_k, rate
+from benchmarks.metrics import Rate, ks_up_to, mean_pass_at_k, rate, sample_counts
 from benchmarks.store import AttemptRow, RunInfo, Store
 
 _TOTALS = ("model_seconds", "env_seconds", "search_seconds", "total_seconds")
@@ -38,6 +39,33 @@ class TheoremResult:
 
 
 @dataclass(frozen=True)
+class ErrorGroup:
+    """Attempts that ended in `error` for the same reason (its first line, the theorem's name
+    written `{theorem}`)."""
+
+    reason: str
+    attempts: tuple[str, ...]  # theorem names, `name#k` for attempt k > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": len(self.attempts), "attempts": list(self.attempts)}
+
+
+def group_errors(rows: Sequence[AttemptRow]) -> tuple[ErrorGroup, ...]:
+    """Errored attempts grouped by reason, the most frequent first."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.status == "error":
+            lines = (row.error or "").strip().splitlines()
+            # The theorem's own name in its message would make every reason unique.
+            name = rf"(?<![\w.]){re.escape(row.theorem)}(?![\w.])"
+            reason = re.sub(name, "{theorem}", lines[0])[:300] if lines else ""
+            label = f"{row.theorem}#{row.attempt}" if row.attempt else row.theorem
+            groups[reason or "(no reason recorded)"].append(label)
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return tuple(ErrorGroup(reason, tuple(names)) for reason, names in ordered)
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """Everything the report says about one run."""
 
@@ -50,6 +78,9 @@ class RunSummary:
     unchecked_proofs: int
     totals: dict[str, float]
     only_here: tuple[str, ...] = ()
+    # pass@k over the proofs sampled within attempts (whole-proof runs that checked every one)
+    sample_pass_at_k: dict[int, float | None] = field(default_factory=dict)
+    errors: tuple[ErrorGroup, ...] = ()
 
     @property
     def name(self) -> str:
@@ -76,9 +107,11 @@ class RunSummary:
             "solved": len(self.solved),
             "pass_rate": self.pass_rate.to_json(),
             "pass_at_k": {str(k): v for k, v in self.pass_at_k.items()},
+            "sample_pass_at_k": {str(k): v for k, v in self.sample_pass_at_k.items()},
             "categories": {k: v.to_json() for k, v in self.categories.items()},
             "statuses": self.statuses,
             "unchecked_proofs": self.unchecked_proofs,
+            "errors": [group.to_json() for group in self.errors],
             "totals": self.totals,
             "solved_only_here": list(self.only_here),
             "versions": self.info.versions,
@@ -151,6 +184,16 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
     k_max = max([info.attempts_per_theorem, *[r.attempts for r in theorems.values()]])
     samples = [(r.attempts, r.successes) for r in theorems.values()]
     pass_k = {k: mean_pass_at_k(samples, k) for k in ks_up_to(k_max)} if k_max > 1 else {}
+    per_sample: dict[str, tuple[int, int]] = {}
+    for name, attempts in by_theorem.items():
+        found = [sample_counts(r.details, counts(r)) for r in attempts]
+        exact = [f for f in found if f is not None]
+        if exact:
+            per_sample[name] = (sum(n for n, _ in exact), sum(c for _, c in exact))
+    n_max = max((n for n, _ in per_sample.values()), default=0)
+    sample_k = (
+        {k: mean_pass_at_k(per_sample.values(), k) for k in ks_up_to(n_max)} if n_max > 1 else {}
+    )
     cats: dict[str, Rate] = {}
     for label in (*CATEGORIES, OTHER):
         members = [r for r in theorems.values() if r.category == label]
@@ -169,6 +212,8 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
         statuses=dict(Counter(r.status for r in rows)),
         unchecked_proofs=sum(r.proved and not r.verified for r in rows),
         totals=totals,
+        sample_pass_at_k=sample_k,
+        errors=group_errors(rows),
     )
 
 
@@ -189,6 +234,21 @@ def build(store: Store, names: Sequence[str], *, include_unverified: bool = Fals
 
 def _with_only_here(summary: RunSummary, names: set[str]) -> RunSummary:
     return replace(summary, only_here=tuple(sorted(names)))
+
+
+def outcomes(s: RunSummary) -> str:
+    """`failed 3, proved 5 (5 unchecked)`: the attempt counts, as the progress lines say them."""
+    parts = []
+    for status, n in sorted(s.statuses.items()):
+        unchecked = s.unchecked_proofs if status == "proved" else 0
+        parts.append(f"{status} {n}" + (f" ({unchecked} unchecked)" if unchecked else ""))
+    return ", ".join(parts) or "no attempts yet"
+
+
+def shown(names: Sequence[str], limit: int = 10) -> str:
+    """Up to `limit` names, then how many more."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def percent(value: float | None) -> str:
@@ -233,6 +293,20 @@ def to_markdown(report: Report) -> str:
             out.append(
                 f"| {s.name} | " + " | ".join(percent(s.pass_at_k.get(k)) for k in ks) + " |"
             )
+    if any(s.sample_pass_at_k for s in report.runs):
+        ks = sorted({k for s in report.runs for k in s.sample_pass_at_k})
+        out += ["", "## pass@k over sampled proofs (unbiased estimator)", ""]
+        out += [
+            "Within attempts whose every sampled proof was checked (`whole_proof.check_all`); "
+            "a sample counts if the in-search check accepted it and the judge accepted the "
+            "attempt's proof.",
+            "",
+        ]
+        out += ["| run | " + " | ".join(f"pass@{k}" for k in ks) + " |"]
+        out += ["|---|" + "---|" * len(ks)]
+        for s in report.runs:
+            cells = " | ".join(percent(s.sample_pass_at_k.get(k)) for k in ks)
+            out.append(f"| {s.name} | {cells} |")
     out += ["", "## By category", ""]
     out += ["| category | " + " | ".join(s.name for s in report.runs) + " |"]
     out += ["|---|" + "---|" * len(report.runs)]
@@ -255,18 +329,27 @@ def to_markdown(report: Report) -> str:
         )
     out += ["", "## Outcomes (attempts)", ""]
     for s in report.runs:
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items()))
-        out.append(f"- {s.name}: {parts or 'no attempts yet'}")
+        out.append(f"- {s.name}: {outcomes(s)}")
+    if any(s.errors for s in report.runs):
+        out += ["", "## Why attempts errored", ""]
+        for s in report.runs:
+            for group in s.errors:
+                out.append(
+                    f"- {s.name}: {len(group.attempts)} × {group.reason} — {shown(group.attempts)}"
+                )
     if len(report.runs) > 1:
         out += ["", "## Solved only by this run", ""]
         for s in report.runs:
             out.append(f"- {s.name} ({len(s.only_here)}): {', '.join(s.only_here) or '–'}")
     if report.published and any(s.info.split == "test" for s in report.runs):
         out += ["", "## Published miniF2F-test results", "", report.published["description"], ""]
-        out += ["| system | kind | budget | test | source |", "|---|---|---|---|---|"]
+        out += [
+            "| system | kind | budget | test | statements | source |",
+            "|---|---|---|---|---|---|",
+        ]
         for p in report.published["results"]:
             out.append(
                 f"| {p['system']} | {p['kind']} | {p['budget']} | {p['test']:.1f}% | "
-                f"[{p['source']}]({p['url']}) |"
+                f"{p.get('statements', '–')} | [{p['source']}]({p['url']}) |"
             )
     return "\n".join(out) + "\n"

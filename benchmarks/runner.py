@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks import versions
 from benchmarks.progress import Progress, Tally
-from benchmarks.store import RunInfo, Store
+from benchmarks.store import RunInfo, Store, StoreWriter
 from prover import registry
 from prover.config import Config, load_config
 from prover.errors import InputError
@@ -130,11 +130,14 @@ def load_benchmark(config: Config) -> Benchmark:
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config dict → dotted keys (the free-form `options` table is one value)."""
+    """Nested config dict → dotted keys (runs stored by earlier versions hold an empty
+    `options` table, which is left out)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and dotted != "options":
+        if dotted == "options" and value == {}:
+            continue
+        if isinstance(value, Mapping):
             out.update(flatten(value, f"{dotted}."))
         else:
             out[dotted] = value
@@ -234,6 +237,7 @@ class Recorder:
         self.progress = progress
         self.run_id: int | None = plan.existing.id if plan.existing else None
         self.recorded = 0
+        self._writer: StoreWriter | None = None
 
     def start(self, generator: object | None) -> None:
         """Create or join the run row; `generator` is described in its version record."""
@@ -271,15 +275,28 @@ class Recorder:
             self.recorded += 1
             self.progress.update(theorem.name, attempt, result)
 
+    async def record_async(self, theorem: Theorem, attempt: int, result: SearchResult) -> None:
+        """`record`, with the insert on the store's writer thread (never on the event loop)."""
+        assert self.run_id is not None, "start() first"
+        if self._writer is None:
+            self._writer = StoreWriter(self.store.path)
+        category = theorem.metadata.get("category") if theorem.metadata else None
+        if await self._writer.record(
+            self.run_id, theorem.name, attempt, result, split=theorem.split, category=category
+        ):
+            self.recorded += 1
+            self.progress.update(theorem.name, attempt, result)
+
     def finish(self, interrupted: bool) -> bool:
         """Mark the run; True if every planned attempt of the run (all shards) is stored."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self.run_id is None:
             return False
-        info = self.store.require_run(self.plan.name)
-        complete = info.done >= info.planned
-        status = "interrupted" if interrupted else "finished" if complete else "incomplete"
-        self.store.mark(self.run_id, status)
-        return complete
+        # Read and write in one transaction: the last shard to finish sees every attempt, and
+        # an earlier one cannot write `incomplete` over its `finished`.
+        return self.store.settle(self.run_id, interrupted)
 
 
 def initial_tally(plan: Plan, store: Store) -> Tally:
@@ -305,9 +322,9 @@ async def execute_local(plan: Plan, recorder: Recorder) -> None:
     ]
     keys = {id(copy): key for copy, key in zip(copies, plan.pending, strict=True)}
 
-    def on_result(theorem: Theorem, result: SearchResult) -> None:
+    async def on_result(theorem: Theorem, result: SearchResult) -> None:
         original, attempt = keys[id(theorem)]
-        recorder.record(original, attempt, result)
+        await recorder.record_async(original, attempt, result)
 
     async with components(config) as parts:
         recorder.start(parts.generator)

@@ -3,26 +3,35 @@
 One row per run (name, full resolved config, versions of model / toolchain / dataset / code) and
 one row per finished theorem attempt, committed as each attempt finishes, so a killed runner loses
 nothing finished. (run, theorem, attempt) is unique: a resumed or retried run can never record
-the same attempt twice. Search trees live in their own table so listing attempts stays cheap.
+the same attempt twice. Search trees live in their own table so listing attempts stays cheap,
+stored as zlib-compressed JSON (read back transparently; older stores hold plain JSON text).
+`StoreWriter` records attempts on a thread of its own, so a commit (and its fsync) never stalls
+the event loop the searches run on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 import socket
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from prover.errors import InputError
+from prover.errors import InputError, ProverError
 from prover.types import SearchResult
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -177,39 +186,166 @@ class AttemptRow:
         }
 
 
-class Store:
-    """Runs and attempts in one SQLite file (see module docstring). Not shared across threads."""
+class StoreError(ProverError):
+    """The results store cannot be opened, read or written: one line naming the file and cause."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser()
+    exit_code = 2
+
+
+# SQLite's own words for a failure → what the user can do about it.
+_CAUSES: tuple[tuple[str, str], ...] = (
+    ("disk is full", "the disk is full; free some space, or pass another --store DIR"),
+    ("malformed", "the file is damaged; restore it from a backup, or pass another --store DIR"),
+    ("not a database", "it is not an SQLite file; move it away, or pass another --store DIR"),
+    ("readonly", "it is read-only here; make it writable, or pass another --store DIR"),
+    ("locked", "another process holds a lock on it; retry when that process is done"),
+    ("disk i/o", "the disk reported an I/O error; check the disk, or pass another --store DIR"),
+)
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    for needle, advice in _CAUSES:
+        if needle in text.lower():
+            return f"{text}: {advice}"
+    return text
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Turn any SQLite failure inside a store method into a StoreError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit survives power loss, not only a killed process; one commit per
-            # finished attempt keeps the cost negligible.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise InputError(
-                    f"results store {self.path} was written by a newer prover (schema {version}); "
-                    "upgrade prover or use another --store"
-                )
-            with self._transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise InputError(
-                f"cannot open results store {self.path} ({exc}); pass another --store DIR"
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"results store {self.path}: {_cause(exc)}") from exc
+
+    return wrapper
+
+
+class Store:
+    """Runs and attempts in one SQLite file (see module docstring). Not shared across threads.
+
+    `readonly=True` opens the file with SQLite's `mode=ro` and writes nothing: a missing file
+    reads as an empty store (and is not created), a file on a read-only disk is read as
+    immutable (no writer can exist there). SQLite may still leave its `-wal`/`-shm` side files
+    beside a WAL store it read; the store file itself is never modified. A file that is not our
+    store is refused in both modes before anything is written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.path = Path(path).expanduser()
+        self.readonly = readonly
+        if self.path.is_dir():
+            raise StoreError(
+                f"results store {self.path} is a directory, not a file; pass its parent as "
+                "--store DIR (the store is DIR/results.sqlite)"
+            )
+        try:
+            if readonly:
+                self._db = self._open_readonly()
+            else:
+                self._db = self._open_writable()
+        except sqlite3.Error as exc:
+            if not readonly and not os.access(self.path.parent, os.W_OK):
+                raise StoreError(
+                    f"cannot write results store {self.path}: its directory is read-only here "
+                    "(reading works: `prover runs`, `prover report`); pass a writable --store DIR"
+                ) from exc
+            raise StoreError(f"cannot open results store {self.path} ({_cause(exc)})") from exc
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open results store {self.path} ({exc.strerror or exc}); "
+                "pass another --store DIR"
             ) from exc
 
+    def _open_readonly(self) -> sqlite3.Connection:
+        if self.path.exists():
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            try:
+                db = self._checked(_connect(uri, uri=True))
+            except sqlite3.OperationalError:
+                wal = self.path.with_name(self.path.name + "-wal")
+                if wal.exists() or os.access(self.path.parent, os.W_OK):
+                    raise
+                # A read-only directory without a WAL: no writer can exist, the file is all.
+                db = self._checked(_connect(uri + "&immutable=1", uri=True))
+            if db is not None:
+                return db
+        # Nothing stored yet (no file, or an empty one): an empty store in memory, no file made.
+        db = _connect(":memory:")
+        _create_schema(db)
+        return db
+
+    def _checked(self, db: sqlite3.Connection) -> sqlite3.Connection | None:
+        """`db` if it holds our store, None (closed) if it is empty; closed on any error."""
+        try:
+            fresh = self._check_ours(db)
+        except BaseException:
+            db.close()
+            raise
+        if fresh:
+            db.close()
+            return None
+        return db
+
+    def _open_writable(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = _connect(self.path)
+        try:
+            fresh = self._check_ours(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit survives power loss, not only a killed process; one commit per
+            # finished attempt keeps the cost negligible.
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            if fresh:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    _create_schema(db)
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _check_ours(self, db: sqlite3.Connection) -> bool:
+        """True for an empty database (ours to create); a StoreError for anyone else's file."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {
+            row[0]
+            for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        }
+        if version == 0 and not tables:
+            return True
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"results store {self.path} was written by a newer prover (schema {version}); "
+                "upgrade prover or use another --store"
+            )
+        if version != SCHEMA_VERSION or not {"runs", "attempts", "trees"} <= tables:
+            raise StoreError(
+                f"{self.path} is an SQLite file but not a prover results store (tables: "
+                f"{', '.join(sorted(tables)) or 'none'}); it was left untouched — move it away "
+                "or pass another --store DIR"
+            )
+        return False
+
     @classmethod
-    def at_home(cls, home: str | os.PathLike[str]) -> Store:
-        return cls(Path(home).expanduser() / "results.sqlite")
+    def at_home(cls, home: str | os.PathLike[str], *, readonly: bool = False) -> Store:
+        """The store file `results.sqlite` in the directory `home` ($PROVER_HOME or --store)."""
+        folder = Path(home).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise StoreError(
+                f"results directory {folder} (--store or $PROVER_HOME) is a file, not a "
+                "directory; pass the directory that holds (or will hold) results.sqlite"
+            )
+        return cls(folder / "results.sqlite", readonly=readonly)
 
     def close(self) -> None:
         self._db.close()
@@ -222,20 +358,26 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self.readonly:
+            raise StoreError(f"results store {self.path} was opened read-only; nothing written")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite has already rolled back after some errors (a full disk): keep the cause.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
     @property
+    @_guarded
     def journal_mode(self) -> str:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     # runs
 
+    @_guarded
     def create_run(
         self,
         name: str,
@@ -276,6 +418,7 @@ class Store:
             ) from exc
         return self.require_run(name)
 
+    @_guarded
     def run(self, name: str) -> RunInfo | None:
         row = self._db.execute(_RUN_QUERY + " WHERE r.name = ? GROUP BY r.id", (name,)).fetchone()
         return _run_info(row) if row is not None else None
@@ -290,10 +433,12 @@ class Store:
             )
         return info
 
+    @_guarded
     def runs(self) -> list[RunInfo]:
         rows = self._db.execute(_RUN_QUERY + " GROUP BY r.id ORDER BY r.created").fetchall()
         return [_run_info(row) for row in rows]
 
+    @_guarded
     def mark(self, run_id: int, status: str) -> None:
         """Set a run's status (`running`, `finished`, `interrupted`) and its owning process."""
         with self._transaction():
@@ -302,6 +447,26 @@ class Store:
                 (status, time.time(), socket.gethostname(), os.getpid(), run_id),
             )
 
+    @_guarded
+    def settle(self, run_id: int, interrupted: bool) -> bool:
+        """Mark a shard's end in one transaction: `finished` once every planned attempt of the
+        run is stored (never overwritten by a shard that saw fewer), else `interrupted` or
+        `incomplete`. True when the run is complete."""
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT r.planned, r.status, COUNT(a.id) AS done FROM runs r "
+                "LEFT JOIN attempts a ON a.run_id = r.id WHERE r.id = ? GROUP BY r.id",
+                (run_id,),
+            ).fetchone()
+            complete = row is not None and row["done"] >= row["planned"]
+            status = "finished" if complete else "interrupted" if interrupted else "incomplete"
+            self._db.execute(
+                "UPDATE runs SET status = ?, updated = ?, host = ?, pid = ? WHERE id = ?",
+                (status, time.time(), socket.gethostname(), os.getpid(), run_id),
+            )
+        return complete
+
+    @_guarded
     def update_versions(self, run_id: int, versions: dict[str, Any]) -> None:
         with self._transaction():
             self._db.execute(
@@ -309,13 +474,23 @@ class Store:
                 (json.dumps(versions, sort_keys=True), run_id),
             )
 
-    def delete_run(self, name: str) -> None:
-        info = self.require_run(name)
+    @_guarded
+    def delete_run(self, name: str, *, force: bool = False) -> None:
+        """Delete a run and its attempts; refused while its runner is alive (unless `force`)."""
         with self._transaction():
+            info = self.require_run(name)
+            if info.state == "running" and not force:
+                here = info.host == socket.gethostname()
+                raise InputError(
+                    f"run '{name}' is being written right now (pid {info.pid} on "
+                    f"{info.host or 'an unknown host'}); stop that runner first (Ctrl-C keeps "
+                    "what finished)" + ("" if here else ", or pass --force if it is gone")
+                )
             self._db.execute("DELETE FROM runs WHERE id = ?", (info.id,))
 
     # attempts
 
+    @_guarded
     def forget_errors(self, name: str) -> int:
         """Delete the run's attempts that ended in `error`, so a resume runs them again."""
         info = self.require_run(name)
@@ -325,6 +500,7 @@ class Store:
             )
         return cursor.rowcount
 
+    @_guarded
     def finished(self, run_id: int) -> set[tuple[str, int]]:
         """(theorem, attempt) pairs already recorded for the run."""
         rows = self._db.execute(
@@ -332,6 +508,7 @@ class Store:
         ).fetchall()
         return {(row[0], int(row[1])) for row in rows}
 
+    @_guarded
     def record(
         self,
         run_id: int,
@@ -345,6 +522,27 @@ class Store:
     ) -> bool:
         """Commit one finished attempt with its tree; False if it was already recorded."""
         s = result.stats
+        try:
+            return self._record(run_id, theorem, attempt, result, s, split, category, worker)
+        except sqlite3.IntegrityError as exc:
+            if "FOREIGN KEY" not in str(exc):
+                raise
+            raise StoreError(
+                f"results store {self.path}: the run was deleted while it was being written "
+                f"(attempt {theorem} #{attempt} not stored); start it again under a --run NAME"
+            ) from exc
+
+    def _record(
+        self,
+        run_id: int,
+        theorem: str,
+        attempt: int,
+        result: SearchResult,
+        s: Any,
+        split: str | None,
+        category: str | None,
+        worker: str | None,
+    ) -> bool:
         with self._transaction():
             cursor = self._db.execute(
                 "INSERT INTO attempts (run_id, theorem, attempt, split, category, status, proof, "
@@ -376,7 +574,7 @@ class Store:
                     json.dumps(dict(s.failures), sort_keys=True),
                     s.stop_reason,
                     result.error,
-                    json.dumps(dict(result.details), ensure_ascii=False, default=str),
+                    json.dumps(_details(result), ensure_ascii=False, default=str),
                     worker,
                     time.time(),
                 ),
@@ -385,23 +583,26 @@ class Store:
             if inserted and result.tree is not None:
                 self._db.execute(
                     "INSERT INTO trees (attempt_id, tree) VALUES (?, ?)",
-                    (cursor.lastrowid, json.dumps(result.tree, ensure_ascii=False, default=str)),
+                    (cursor.lastrowid, encode_tree(result.tree)),
                 )
             self._db.execute("UPDATE runs SET updated = ? WHERE id = ?", (time.time(), run_id))
         return inserted
 
+    @_guarded
     def attempts(self, run: RunInfo) -> list[AttemptRow]:
         rows = self._db.execute(
             "SELECT * FROM attempts WHERE run_id = ? ORDER BY theorem, attempt", (run.id,)
         ).fetchall()
         return [_attempt_row(run.name, row) for row in rows]
 
+    @_guarded
     def tree(self, attempt_id: int) -> dict[str, Any] | None:
         row = self._db.execute(
             "SELECT tree FROM trees WHERE attempt_id = ?", (attempt_id,)
         ).fetchone()
-        return json.loads(row[0]) if row is not None else None
+        return decode_tree(row[0]) if row is not None else None
 
+    @_guarded
     def export_jsonl(self, name: str, out: IO[str], *, trees: bool = False) -> int:
         """Write the run (a first `"type": "run"` line) and its attempts as JSONL; returns the
         number of attempts written."""
@@ -427,6 +628,98 @@ class Store:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
         return count
+
+
+def _details(result: SearchResult) -> dict[str, Any]:
+    """The result's details, plus what its time budget counted when queueing was left out."""
+    details = dict(result.details)
+    stats = result.stats
+    if stats.queued_seconds:
+        details["budget"] = {
+            "counted_seconds": round(stats.model_seconds + stats.env_seconds, 6),
+            "queued_seconds": round(stats.queued_seconds, 6),
+        }
+    return details
+
+
+def encode_tree(tree: dict[str, Any]) -> bytes:
+    """A search tree as zlib-compressed JSON. Each node and edge is encoded on its own, so a
+    thread encoding a 3,200-node tree lets the event loop's thread run in between."""
+    polite = threading.current_thread() is not threading.main_thread()
+    parts = []
+    for key, value in tree.items():
+        if isinstance(value, list):
+            items = []
+            for index, item in enumerate(value):
+                items.append(json.dumps(item, ensure_ascii=False, default=str))
+                if polite and index % 64 == 63:
+                    # Off the loop's thread, give it the GIL and a core between chunks: a
+                    # tree's encoding then delays the loop by a chunk, not by the whole tree.
+                    time.sleep(0.0005)
+            parts.append(f"{json.dumps(key)}:[{','.join(items)}]")
+        else:
+            parts.append(f"{json.dumps(key)}:{json.dumps(value, ensure_ascii=False, default=str)}")
+    return zlib.compress(("{" + ",".join(parts) + "}").encode("utf-8"), 6)
+
+
+def decode_tree(stored: bytes | str) -> dict[str, Any]:
+    """A tree from `encode_tree`, or the plain JSON text older stores hold."""
+    text = zlib.decompress(stored).decode("utf-8") if isinstance(stored, bytes) else stored
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("a stored search tree is not a JSON object")
+    return value
+
+
+class StoreWriter:
+    """Records attempts into the store at `path` from one thread of its own (its own SQLite
+    connection), so the event loop never waits on an insert, its tree's encoding or its fsync.
+    Awaiting `record` returns once the attempt is committed; an error there is raised to the
+    caller (a store that cannot write stops the run)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="prover-store")
+        self._store: Store | None = None
+
+    def _record(self, *args: Any, **kwargs: Any) -> bool:
+        if self._store is None:
+            self._store = Store(self.path)
+        return self._store.record(*args, **kwargs)
+
+    async def record(
+        self,
+        run_id: int,
+        theorem: str,
+        attempt: int,
+        result: SearchResult,
+        *,
+        split: str | None = None,
+        category: str | None = None,
+        worker: str | None = None,
+    ) -> bool:
+        """`Store.record` on the writer thread; True if the attempt was new."""
+        call = functools.partial(
+            self._record,
+            run_id,
+            theorem,
+            attempt,
+            result,
+            split=split,
+            category=category,
+            worker=worker,
+        )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def close(self) -> None:
+        """Wait for pending inserts, then close the writer's connection and thread."""
+        self._executor.submit(self._close_store).result()
+        self._executor.shutdown(wait=True)
 
 
 _RUN_QUERY = (
@@ -500,3 +793,16 @@ def _alive(host: str | None, pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _connect(target: str | os.PathLike[str], *, uri: bool = False) -> sqlite3.Connection:
+    db = sqlite3.connect(target, timeout=60.0, isolation_level=None, uri=uri)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

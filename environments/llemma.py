@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import InputError
+from prover.paths import read_text
 
 
 def _result_files(source: Path) -> list[Path]:
@@ -30,43 +31,61 @@ def llemma_records(sources: Iterable[Path]) -> Iterator[dict[str, Any]]:
     done: set[tuple[str, str]] = set()
     for source in sources:
         for path in _result_files(source):
+            text = read_text(path, "Llemma results file")
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InputError(f"cannot read Llemma results '{path}': {exc}") from exc
-            for entry in data.get("results", []):
-                example = entry.get("example", {})
-                name = example.get("full_name")
-                for attempt in entry.get("attempt_results", []):
-                    trace = attempt.get("trace") or []
-                    if not name or not trace:
-                        continue
-                    if name not in opened:
-                        opened.add(name)
-                        yield {
-                            "type": "open",
-                            "theorem": name,
-                            "statement": example.get("statement", ""),
-                            "goals": [trace[0]["state_before"]],
-                        }
-                    for i, step in enumerate(trace):
-                        goals, tactic = step["state_before"], step["tactic"]
-                        if i + 1 < len(trace):
-                            result = {"kind": "state", "goals": [trace[i + 1]["state_before"]]}
-                        elif attempt.get("success"):
-                            result = {"kind": "finished"}
-                        else:
-                            continue
-                        if (goals, tactic) in done:
-                            continue
-                        done.add((goals, tactic))
-                        yield {
-                            "type": "tactic",
-                            "theorem": name,
-                            "goals": goals,
-                            "tactic": tactic,
-                            "result": result,
-                        }
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"Llemma results file '{path}' is not JSON ({exc})") from exc
+            try:
+                yield from _file_records(data, opened, done)
+            except (AttributeError, KeyError, TypeError, IndexError) as exc:
+                raise InputError(
+                    f"Llemma results file '{path}' is not in the formal2formal format "
+                    f"(results → attempt_results → trace; {type(exc).__name__}: {exc})"
+                ) from exc
+
+
+def _file_records(
+    data: Any, opened: set[str], done: set[tuple[str, str]]
+) -> Iterator[dict[str, Any]]:
+    for entry in data.get("results", []):
+        example = entry.get("example", {})
+        name = example.get("full_name")
+        for attempt in entry.get("attempt_results", []):
+            trace = attempt.get("trace") or []
+            if not name or not trace:
+                continue
+            if not all(
+                isinstance(step.get("state_before"), str) and isinstance(step.get("tactic"), str)
+                for step in trace
+            ):
+                raise TypeError("a trace step without string state_before and tactic")
+            if name not in opened:
+                opened.add(name)
+                yield {
+                    "type": "open",
+                    "theorem": name,
+                    "statement": example.get("statement", ""),
+                    "goals": [trace[0]["state_before"]],
+                }
+            for i, step in enumerate(trace):
+                goals, tactic = step["state_before"], step["tactic"]
+                if i + 1 < len(trace):
+                    result = {"kind": "state", "goals": [trace[i + 1]["state_before"]]}
+                elif attempt.get("success"):
+                    result = {"kind": "finished"}
+                else:
+                    continue
+                if (goals, tactic) in done:
+                    continue
+                done.add((goals, tactic))
+                yield {
+                    "type": "tactic",
+                    "theorem": name,
+                    "goals": goals,
+                    "tactic": tactic,
+                    "result": result,
+                }
 
 
 _DECOYS = (

@@ -81,7 +81,13 @@ class ReplayEnvironment:
                 )
             else:
                 key = (record["goals"], _normalise(record["tactic"]))
-                self._results[key] = result_from_json(record["result"])
+                try:
+                    self._results[key] = result_from_json(record["result"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise InputError(
+                        f"trace {source}: a recorded result of '{record.get('theorem')}' is "
+                        f"malformed ({exc}); re-make the trace with `prover trace` or --record"
+                    ) from exc
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayEnvironment:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from prover.errors import InputError
+from prover.paths import not_utf8, os_error_message, require_file
 from prover.protocols import Environment, ProofSession
 from prover.types import (
     Failed,
@@ -48,22 +49,65 @@ def result_from_json(data: dict[str, Any]) -> TacticResult:
     raise ValueError(f"unknown result kind {kind!r}")
 
 
+MAX_LINE = 64 << 20  # one record; real ones are a few kB (a goal state and a tactic)
+
+
 def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the records of a trace file, with a one-line error naming a bad line."""
-    p = Path(path)
-    if not p.is_file():
+    p = Path(path).expanduser()
+    if not p.exists() and not p.is_dir():
         raise InputError(f"trace file '{p}' not found; make one with `prover trace` or --record")
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"trace file '{p}' line {lineno} is not JSON ({exc.msg})") from exc
-            if not isinstance(record, dict) or record.get("type") not in ("open", "tactic"):
-                raise InputError(f"trace file '{p}' line {lineno}: expected an open/tactic record")
-            yield record
+    require_file(p, "trace file")
+    try:
+        with p.open("rb") as fh:  # bytes, so a non-UTF-8 line is named by its number
+            for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_LINE + 1), b""), 1):
+                if len(raw) > MAX_LINE:
+                    raise InputError(
+                        f"trace file '{p}' line {lineno} is longer than {MAX_LINE >> 20} MiB; "
+                        "it is not a trace (make one with `prover trace` or --record)"
+                    )
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(not_utf8(p, "trace file", lineno)) from exc
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(
+                        f"trace file '{p}' line {lineno} is not JSON ({exc.msg})"
+                    ) from exc
+                if not _valid(record):
+                    raise InputError(
+                        f"trace file '{p}' line {lineno}: expected an open/tactic record"
+                    )
+                yield record
+    except OSError as exc:
+        raise InputError(os_error_message(exc, "trace file", p)) from exc
+
+
+def _valid(record: Any) -> bool:
+    """The fields the replay environment reads, with their types (a trace is user input)."""
+    if not isinstance(record, dict):
+        return False
+    if record.get("type") == "open":
+        goals = record.get("goals")
+        return (
+            isinstance(record.get("theorem"), str)
+            and isinstance(goals, list)
+            and all(isinstance(g, str) for g in goals)
+            and isinstance(record.get("statement", ""), str)
+        )
+    if record.get("type") == "tactic":
+        result = record.get("result")
+        return (
+            isinstance(record.get("goals"), str)
+            and isinstance(record.get("tactic"), str)
+            and isinstance(result, dict)
+            and isinstance(result.get("kind"), str)
+        )
+    return False
 
 
 class TraceWriter:

@@ -1,7 +1,9 @@
 """The one typed configuration object: TOML file, then `--set key=value` and flags on top.
 
-Each backend owns one section (a frozen dataclass below). Unknown keys and wrong types are errors
-that name the key, so a typo never silently falls back to a default.
+Each backend owns one section: the built-in ones are the frozen dataclasses below, a plug-in's is
+the frozen dataclass it registers in the `prover.settings` entry-point group (section name →
+class). Both are read by the same code, so unknown keys and wrong types are errors that name the
+key, and a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ def _default_home() -> str:
     return os.environ.get("PROVER_HOME") or str(Path.home() / ".cache" / "prover")
 
 
+# Upper bounds for counts: far above any published budget, low enough that a typo (an extra zero
+# or three) is refused before it allocates or starts anything.
+MAX_SAMPLES = 4096
+MAX_EXPANSIONS = 1_000_000
+MAX_TACTICS = 10_000_000
+MAX_TOKENS = 1 << 20
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Budgets and scoring for proof search."""
@@ -48,6 +58,13 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         self.budget()  # validates the limits early, so a bad value is a config error
+        for key, value, high in (
+            ("samples", self.samples, MAX_SAMPLES),
+            ("max_expansions", self.max_expansions, MAX_EXPANSIONS),
+            ("max_tactics", self.max_tactics, MAX_TACTICS),
+        ):
+            if value > high:
+                raise ValueError(f"search.{key} must be at most {high}, not {value}")
         if self.score not in ("mean", "sum"):
             raise ValueError(f"score must be 'mean' or 'sum', not {self.score!r}")
 
@@ -77,6 +94,11 @@ class GenerationConfig:
             raise ValueError("generation.top_p must be in (0, 1]")
         if self.max_tokens < 1 or self.cache_size < 0:
             raise ValueError("generation.max_tokens must be >= 1 and generation.cache_size >= 0")
+        if not 0 <= self.seed < 2**32:
+            # vLLM (and the OpenAI API) refuse seeds outside this range.
+            raise ValueError("generation.seed must be in 0 .. 4294967295 (0 <= seed < 2**32)")
+        if self.max_tokens > MAX_TOKENS:
+            raise ValueError(f"generation.max_tokens must be at most {MAX_TOKENS}")
 
 
 @dataclass(frozen=True)
@@ -119,22 +141,21 @@ class HfConfig:
 
 @dataclass(frozen=True)
 class OpenAIConfig:
-    """Options for the `openai` generator (any OpenAI-compatible completions server)."""
+    """Options for the `openai` generator (any OpenAI-compatible server, official client)."""
 
-    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key (sent if set)
-    timeout: float = 120.0  # seconds for one request, connect to last byte
-    max_retries: int = 5  # on 429, 5xx and refused connections
-    backoff_seconds: float = 1.0  # first retry delay, doubled each time (Retry-After wins)
-    max_backoff_seconds: float = 60.0
-    max_concurrency: int = 64  # requests in flight
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key ("EMPTY" if unset)
+    timeout: float = 120.0  # seconds for one generate call, retries and their waits included
+    max_retries: int = 5  # the client's own retries (429, 5xx, dropped connections), with backoff
+    max_concurrency: int = 64  # requests in flight = pooled connections; more wait their turn
+    max_response_bytes: int = 32 * 2**20  # a reply body past this is refused while it arrives
 
     def __post_init__(self) -> None:
         if not 0.0 < self.timeout < float("inf"):
             raise ValueError("openai.timeout must be a positive finite number of seconds")
         if self.max_retries < 0 or self.max_concurrency < 1:
             raise ValueError("openai.max_retries must be >= 0 and openai.max_concurrency >= 1")
-        if not 0.0 <= self.backoff_seconds <= self.max_backoff_seconds < float("inf"):
-            raise ValueError("need 0 <= openai.backoff_seconds <= openai.max_backoff_seconds")
+        if self.max_response_bytes < 1024:
+            raise ValueError("openai.max_response_bytes must be at least 1024")
 
 
 @dataclass(frozen=True)
@@ -153,8 +174,15 @@ class LeanConfig:
     verify_timeout: float = 300.0  # seconds per command of the whole-proof check
     header_timeout: float = 900.0  # seconds for the header (import Mathlib) of a new process
     recycle_after: int = 500  # requests before a process is replaced (the REPL never frees)
+    reply_budget_mb: float = 512.0  # output held while waiting for one reply; more is a crash
     allow_native_decide: bool = False  # accept Lean.ofReduceBool (native_decide) in proofs
     set_option_allowlist: tuple[str, ...] = ("maxHeartbeats", "maxRecDepth")  # in proofs
+    # Who decides that a proof counts: "kernel" (compile in the sandbox, export with lean4export,
+    # replay with lean4checker, compare with the statement) or "repl" (the REPL whole-proof check
+    # alone, for machines without the export tools; results say verified_by "lean-repl").
+    judge: str = "kernel"
+    judge_timeout: float = 900.0  # seconds per step of the kernel judge (compile, export, replay)
+    judge_memory_limit_gb: float = 16.0  # RLIMIT_AS per step of the kernel judge; 0 = no cap
 
     def __post_init__(self) -> None:
         if not self.repl_command:
@@ -163,9 +191,15 @@ class LeanConfig:
             raise ValueError("lean.checker_pool_size must be at least 1")
         if self.pool_size < 0 or self.recycle_after < 1:
             raise ValueError("lean.pool_size must be >= 0 and lean.recycle_after >= 1")
+        if not 0.0 < self.reply_budget_mb < float("inf"):
+            raise ValueError("lean.reply_budget_mb must be a positive finite number of MiB")
         if not 0.0 <= self.memory_limit_gb < float("inf"):
             raise ValueError("lean.memory_limit_gb must be a finite number >= 0 (0 = no cap)")
-        for key in ("tactic_timeout", "verify_timeout", "header_timeout"):
+        if self.judge not in ("kernel", "repl"):
+            raise ValueError(f"lean.judge must be 'kernel' or 'repl', not {self.judge!r}")
+        if not 0.0 <= self.judge_memory_limit_gb < float("inf"):
+            raise ValueError("lean.judge_memory_limit_gb must be a finite number >= 0 (0 = no cap)")
+        for key in ("tactic_timeout", "verify_timeout", "header_timeout", "judge_timeout"):
             if not 0.0 < getattr(self, key) < float("inf"):
                 raise ValueError(f"lean.{key} must be a positive finite number of seconds")
 
@@ -258,6 +292,15 @@ class IsabelleConfig:
     # `eval` / `normalization` prove by running generated code through an oracle, like Lean's
     # native_decide; DSP counted them. Off by default (then `by eval` is skipped as a heuristic).
     allow_eval: bool = False
+    # Who decides that a proof counts: "build" checks a theory in batch mode with the local
+    # Isabelle (`isabelle process`, no PISA), "pisa" re-runs the proof on a fresh PISA state.
+    judge: str = "build"
+    # The heap the judge starts from (`isabelle process -l`): HOL-Number_Theory holds every
+    # default import (HOL-Library, HOL-Computational_Algebra), so no import is re-read per proof.
+    judge_logic: str = "HOL-Number_Theory"
+    judge_timeout: float = 900.0  # one judge run: Isabelle start, imports, the proof
+    judge_memory_gb: float = 16.0  # address-space cap of the judge's Isabelle; 0 = none
+    restart_attempts: int = 5  # restarts of a dead server (with doubling pauses) before it is lost
 
     def __post_init__(self) -> None:
         if not self.ports or len(set(self.ports)) != len(self.ports):
@@ -271,6 +314,16 @@ class IsabelleConfig:
             raise ValueError("isabelle.memory_limit_gb must be 0 (no limit) or a positive number")
         if not self.hammer_command.strip():
             raise ValueError("isabelle.hammer_command must not be empty")
+        if self.judge not in ("build", "pisa"):
+            raise ValueError(f"isabelle.judge must be 'build' or 'pisa', not {self.judge!r}")
+        if not 0 < self.judge_timeout < float("inf"):
+            raise ValueError("isabelle.judge_timeout must be a positive finite number of seconds")
+        if not 0 <= self.judge_memory_gb < float("inf"):
+            raise ValueError("isabelle.judge_memory_gb must be 0 (no limit) or a positive number")
+        if not self.judge_logic.strip():
+            raise ValueError("isabelle.judge_logic must name a session, e.g. 'HOL'")
+        if self.restart_attempts < 1:
+            raise ValueError("isabelle.restart_attempts must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -324,6 +377,41 @@ class SketchConfig:
 
 
 @dataclass(frozen=True)
+class WholeProofConfig:
+    """The whole-proof strategy (prover/strategies/whole_proof.py): sample, check, repair.
+
+    Every budget is finite: `samples` first-round proofs, `rounds` repair rounds of at most
+    `repairs` proofs each, `max_total_tokens` generated tokens, and `search.wall_seconds`.
+    """
+
+    # Prompt format: auto (from the model name), deepseek-v1.5, deepseek-v2, goedel-v2, kimina.
+    # `--prompt NAME` (search.prompt) also selects one when it names a whole-proof format.
+    prompt: str = "auto"
+    samples: int = 32  # complete proofs sampled per theorem in the first round
+    batch: int = 8  # proofs per generate request (the generator batches across theorems)
+    rounds: int = 0  # repair rounds after the first; each gives failed proofs back to the model
+    repair: str = "auto"  # feedback (errors to the model) | resume (truncate-and-resume) | auto
+    repairs: int = 8  # failed proofs repaired per round (the most recent failures first)
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_tokens: int = 4096  # per sample (reasoning models need thousands)
+    max_total_tokens: int = 2_000_000  # generated tokens per theorem, all rounds together
+    check_all: bool = False  # check every first-round sample (exact per-sample pass@k)
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.batch < 1 or self.max_tokens < 1:
+            raise ValueError("whole_proof.samples, batch and max_tokens must be >= 1")
+        if self.rounds < 0 or self.repairs < 1:
+            raise ValueError("whole_proof.rounds must be >= 0 and whole_proof.repairs >= 1")
+        if self.repair not in ("auto", "feedback", "resume"):
+            raise ValueError("whole_proof.repair must be 'auto', 'feedback' or 'resume'")
+        if self.max_total_tokens < self.max_tokens:
+            raise ValueError("whole_proof.max_total_tokens must be at least whole_proof.max_tokens")
+        if not 0.0 <= self.temperature < float("inf") or not 0.0 < self.top_p <= 1.0:
+            raise ValueError("whole_proof.temperature must be >= 0 and top_p in (0, 1]")
+
+
+@dataclass(frozen=True)
 class SimConfig:
     """Simulated environment and generator of the performance harness (benchmarks/perf).
 
@@ -349,6 +437,11 @@ class SimConfig:
     successors: int = 6  # distinct states a state's successful tactics can lead to
     tactic_pool: int = 24  # distinct tactic strings the generator can sample for one prompt
     time_scale: float = 1.0
+    # The simulated REPL processes of the harness (assumed figures, not measurements of Lean):
+    header_seconds: float = 15.0  # `import Mathlib` in a fresh process
+    command_seconds: float = 0.05  # opening a statement, `#print axioms`, `#check`
+    base_memory_mb: float = 5000.0  # a process after the header
+    state_memory_mb: float = 1.5  # growth per proof state kept (the REPL never frees one)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -370,6 +463,14 @@ class SimConfig:
             raise ValueError("sim.close_probability + sim.failure_probability must be <= 1")
         if not 0 < self.time_scale < float("inf"):  # also false for NaN
             raise ValueError("sim.time_scale must be a positive finite number")
+        for name in ("header_seconds", "command_seconds", "base_memory_mb", "state_memory_mb"):
+            if not 0.0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"sim.{name} must be a finite number >= 0")
+
+
+# pass@k up to this k: above the largest published miniF2F budgets (DeepSeek-Prover-V1.5's
+# pass@3200); a larger number is a typo that would plan millions of attempts.
+MAX_ATTEMPTS = 4096
 
 
 @dataclass(frozen=True)
@@ -379,7 +480,7 @@ class BenchConfig:
     benchmark: str = "minif2f-lean4"
     split: str = "test"
     # Theorems in flight (per environment worker with --ray); 0 = the environment's capacity
-    # (REPL processes, PISA servers, Dojos: each holds one theorem at a time), else 8.
+    # (lean-repl: three per REPL process; PISA servers, Dojos: one each), else 8.
     concurrency: int = 0
     limit: int = 0  # 0 = all
     shard: str = ""  # "i/n": this process runs every n-th theorem starting at i
@@ -402,8 +503,8 @@ class BenchConfig:
             raise ValueError("bench.concurrency must be 0 (the environment's capacity) or more")
         if self.limit < 0:
             raise ValueError("bench.limit must be 0 (all) or positive")
-        if self.attempts < 1:
-            raise ValueError("bench.attempts must be at least 1")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"bench.attempts must be between 1 and {MAX_ATTEMPTS}")
         if self.display not in ("bar", "plain", "none"):
             raise ValueError(f"bench.display must be bar, plain or none, not {self.display!r}")
         if not self.download_timeout > 0:
@@ -446,17 +547,85 @@ class Config:
     isabelle: IsabelleConfig = field(default_factory=IsabelleConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     sketch: SketchConfig = field(default_factory=SketchConfig)
+    whole_proof: WholeProofConfig = field(default_factory=WholeProofConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
-    options: Mapping[str, Any] = field(default_factory=dict)  # free-form, for third-party plug-ins
+    # Plug-in sections by name (entry-point group `prover.settings`), built by `load_config`;
+    # read them with `section(name)`. Stored at the top level of `to_dict`, as in the TOML file.
+    plugins: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sandbox not in ("bwrap", "none"):
             raise ValueError(f"sandbox must be 'bwrap' or 'none', not {self.sandbox!r}")
 
+    def section(self, name: str) -> Any:
+        """The settings section `name`: a built-in one, or a plug-in's frozen dataclass.
+
+        A plug-in section that `load_config` did not build (a `Config()` made in code) comes back
+        with its defaults.
+        """
+        if name in _builtin_sections():
+            return getattr(self, name)
+        if name in self.plugins:
+            return self.plugins[name]
+        return _build(plugin_section(name), {}, f"{name}.")
+
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        plain = _to_plain(self)
+        plain.update(plain.pop("plugins"))
+        return plain
+
+
+def _builtin_sections() -> dict[str, type]:
+    """Built-in section name → its dataclass (the dataclass-typed fields of Config)."""
+    hints = _hints(Config)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Config)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
+
+
+def plugin_sections() -> dict[str, Any]:
+    """Installed plug-in section names → their registry entries (not imported yet)."""
+    from prover import registry
+
+    found = {e.name: e for e in registry.entries("settings")}
+    builtin = {f.name for f in dataclasses.fields(Config)}
+    for entry in found.values():
+        if entry.name in builtin:
+            raise ConfigError(
+                f"settings plug-in '{entry.name}' ({entry.distribution}) reuses a built-in "
+                "config key; rename its entry point in the plug-in's pyproject.toml"
+            )
+    return found
+
+
+def plugin_section(name: str) -> type:
+    """The dataclass a plug-in registered for section `name`, or a one-line error."""
+    known = plugin_sections()
+    if name not in known:
+        listed = ", ".join([*_builtin_sections(), *known])
+        raise ConfigError(f"no config section '{name}' (sections: {listed})")
+    return _section_class(known[name])
+
+
+def _section_class(entry: Any) -> type:
+    """Import a settings entry point and check that it names a dataclass."""
+    try:
+        cls = entry.load()
+    except Exception as exc:
+        raise ConfigError(
+            f"settings plug-in '{entry.name}' ({entry.distribution}: {entry.value}) failed to "
+            f"load ({type(exc).__name__}: {exc}); fix or uninstall {entry.distribution}"
+        ) from exc
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise ConfigError(
+            f"settings plug-in '{entry.name}' ({entry.distribution}) must point at a dataclass, "
+            f"not {cls!r}; register a frozen dataclass type"
+        )
+    return cls
 
 
 def _to_plain(value: Any) -> Any:
@@ -527,16 +696,30 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+def _build(
+    cls: type, data: Mapping[str, Any], prefix: str, extra: Mapping[str, Any] | None = None
+) -> Any:
+    """`cls(**data)` with every key and value checked; `extra` names more sections (plug-ins)
+    that `data` may hold, which are returned in the `plugins` field."""
     hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
+    plugins: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if key not in known:
+        if extra is not None and key in extra and key not in known:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{dotted}' must be a table ([{dotted}])")
+            plugins[key] = _build(_section_class(extra[key]), value, f"{dotted}.")
+            continue
+        if extra is not None and key == "options" and value == {}:
+            continue  # the always-empty free-form table that earlier versions stored with runs
+        if key not in known or (extra is not None and key == "plugins"):
             import difflib
 
-            close = difflib.get_close_matches(key, list(known), n=1)
+            # `plugins` is filled from the plug-in sections, never given by name
+            names = [k for k in [*known, *(extra or ())] if extra is None or k != "plugins"]
+            close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             if not close and not prefix:  # a section's key given without its section
                 owners = [
@@ -546,6 +729,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
                     and key in {g.name for g in dataclasses.fields(_hints(cls)[name])}
                 ]
                 hint = f" (did you mean '{owners[0]}'?)" if owners else ""
+            if extra is not None and isinstance(value, Mapping) and not hint:
+                hint = f" (no installed plug-in declares a [{key}] section)"
             raise ConfigError(f"unknown config key '{dotted}'{hint}; remove or rename it")
         hint_t = hints[key]
         if dataclasses.is_dataclass(hint_t):
@@ -554,6 +739,12 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
             kwargs[key] = _build(hint_t, value, f"{dotted}.")
         else:
             kwargs[key] = _coerce(dotted, hint_t, value)
+    if extra is not None:
+        # Every installed plug-in section is built, so its defaults are stored with the run too.
+        for name in extra:
+            if name not in plugins and name not in known:
+                plugins[name] = _build(_section_class(extra[name]), {}, f"{name}.")
+        kwargs["plugins"] = plugins
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -595,7 +786,7 @@ def load_config(
     for key, value in (overrides or {}).items():
         if value is not None:
             _merge(data, key, value)
-    return _build(Config, data, "")
+    return _build(Config, data, "", plugin_sections())
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

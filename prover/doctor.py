@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,13 @@ def core_checks() -> list[Check]:
             Check(f"extra [{extra}]", not missing, detail, f"pip install 'prover[{extra}]'")
         )
     return checks
+
+
+def run_checks(function: Callable[..., Iterable[Check]], name: str, config: Any) -> list[Check]:
+    """The checks of one `prover.checks` entry. An entry named like a section of the config
+    (`isabelle`, `lean`, …) whose function takes an argument gets that section of `config`, so
+    doctor checks what a run with the same `--config`/`--set` would use."""
+    section = getattr(config, name.replace("-", "_"), None) if config is not None else None
+    if section is not None and inspect.signature(function).parameters:
+        return list(function(section))
+    return list(function())

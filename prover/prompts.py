@@ -12,11 +12,11 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from prover.errors import UnknownNameError
+from prover.errors import InputError, UnknownNameError
 from prover.types import Candidate, Language, ProofState, Theorem
 
 # Few-shot examples for the formal2formal format, written for this project. The states follow the
-# way Lean 4 + Mathlib pretty-prints goals (as in shared/data/llemma_formal2formal): hypotheses one
+# way Lean 4 + Mathlib pretty-prints goals (as in Llemma's recorded runs): hypotheses one
 # per line, `⊢` before the target, several goals separated by a blank line and named by `case`.
 # They mix closing tactics with steps that leave goals, so the model learns both, and none is a
 # miniF2F problem (tests/test_prompts.py checks), so no benchmark answer leaks into the prompt.
@@ -136,14 +136,26 @@ TEMPLATES: dict[str, PromptTemplate] = {
 
 
 def template(name: str) -> PromptTemplate:
-    """The template called `name`, or a one-line error listing the known ones."""
-    try:
+    """The built-in or plug-in (entry-point group `prover.prompts`, name → PromptTemplate)
+    template called `name`, or a one-line error listing the known ones."""
+    if name in TEMPLATES:
         return TEMPLATES[name]
-    except KeyError:
-        known = ", ".join(sorted(TEMPLATES))
+    from prover import registry
+
+    plugged = {e.name: e for e in registry.entries("prompt")}
+    if name not in plugged:
+        known = ", ".join(sorted({*TEMPLATES, *plugged}))
         raise UnknownNameError(
             f"unknown prompt template '{name}' (known: {known}); set --prompt or search.prompt"
-        ) from None
+        )
+    entry = plugged[name]
+    found = entry.load()
+    if not isinstance(found, PromptTemplate):
+        raise InputError(
+            f"prompt plug-in '{name}' ({entry.distribution}) must point at a "
+            f"prover.prompts.PromptTemplate, not {type(found).__name__}; fix its entry point"
+        )
+    return found
 
 
 def clean_candidates(

@@ -15,12 +15,15 @@ from prover.types import (
     Budget,
     Candidate,
     Failed,
+    Prompt,
     ProofState,
     SearchResult,
     TacticResult,
     Theorem,
     Verdict,
 )
+
+SEED_LIMIT = 2**32  # vLLM and the OpenAI API take seeds in 0 <= seed < 2**32
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,16 @@ class GenerationParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     beam: bool = False
-    # Per-request sampling seed. Attempts of the same theorem get different seeds, so pass@k
-    # attempts sample independently even though identical requests are generated once.
+    # Per-request sampling seed; sample i of the request draws with seed + i (vLLM's rule, which
+    # every backend follows). The runner derives one per attempt and request (prover.run).
     seed: int | None = None
+    # The caller ranks candidates by score: a backend that gets no per-token log-probs raises
+    # BackendError. False (a caller that does not rank) takes candidates without them.
+    logprobs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"generation seed {self.seed} is outside 0 <= seed < 2**32")
 
 
 @runtime_checkable
@@ -70,6 +80,64 @@ class SketchSession(Protocol):
     async def run_sketch(
         self, state: ProofState, sketch: str
     ) -> tuple[ProofState, ...] | Failed: ...
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    """One error of a checked proof; `line`/`column` (1-based / 0-based, as Lean counts) are
+    positions in `ProofFeedback.code`, None when the proof assistant gave none."""
+
+    text: str
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(frozen=True)
+class ProofFeedback:
+    """What a whole-proof check tells the model: the verdict and, when rejected, why.
+
+    `code` is the text that was checked (statement and proof); `errors` point into it.
+    `goals` is the goal state at the first error (before the failing step), `prefix` the
+    longest run of leading proof steps the proof assistant accepts (tactic text, "" if none):
+    a continuation sampled from `goals` completes `prefix` (truncate-and-resume).
+    """
+
+    ok: bool
+    checked_by: str
+    code: str = ""
+    errors: tuple[ErrorMessage, ...] = ()
+    goals: tuple[str, ...] = ()
+    prefix: str = ""
+    message: str = ""
+
+    def to_json(self, limit: int = 2000) -> dict[str, Any]:
+        """For the results store: at most 8 errors, each text clipped to `limit` characters."""
+
+        def clip(text: str) -> str:
+            return text if len(text) <= limit else text[:limit] + " …"
+
+        return {
+            "ok": self.ok,
+            "checked_by": self.checked_by,
+            "errors": [
+                {"line": e.line, "column": e.column, "text": clip(e.text)} for e in self.errors[:8]
+            ],
+            "goals": [clip(g) for g in self.goals],
+            "prefix": clip(self.prefix),
+            "message": clip(self.message),
+        }
+
+
+@runtime_checkable
+class ProofChecking(Protocol):
+    """Optional capability of a session: check a whole proof and explain a rejection.
+
+    Cheaper than `verify` for proofs that fail and richer: Lean's messages, the goals at the
+    first error and the accepted prefix. `ok` may rest on a lighter check than the judge's;
+    the runner's judge still decides whether the proof counts.
+    """
+
+    async def check_proof(self, proof: str) -> ProofFeedback: ...
 
 
 @runtime_checkable
@@ -109,8 +177,10 @@ class Generator(Protocol):
     name: str
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
-    ) -> list[Candidate]: ...
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
+    ) -> list[Candidate]:
+        """`n` candidates for `prompt`: a `str` is continued, a `Chat` is answered."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -16,6 +16,9 @@ GROUPS: dict[str, str] = {
     "strategy": "prover.strategies",
     "benchmark": "prover.benchmarks",
     "check": "prover.checks",
+    "settings": "prover.settings",  # config section name → frozen dataclass type
+    "prompt": "prover.prompts",  # prompt template name → PromptTemplate
+    "recorder": "prover.recorders",  # (environment, path) → environment recording to path
 }
 
 PLURALS: dict[str, str] = {
@@ -24,6 +27,9 @@ PLURALS: dict[str, str] = {
     "strategy": "strategies",
     "benchmark": "benchmarks",
     "check": "checks",
+    "settings": "settings sections",
+    "prompt": "prompt templates",
+    "recorder": "recorders",
 }
 
 # Entry points whose objects live in these modules are test doubles or simulators: usable by

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -12,10 +13,18 @@ from dataclasses import dataclass
 from prover import registry
 from prover.config import Config
 from prover.errors import BackendError, InputError, ProverError
-from prover.protocols import Environment, GenerationParams, Generator, Judge, Strategy
+from prover.protocols import (
+    SEED_LIMIT,
+    Environment,
+    GenerationParams,
+    Generator,
+    Judge,
+    Strategy,
+)
 from prover.types import (
     Budget,
     Candidate,
+    Prompt,
     SearchResult,
     SearchStats,
     Status,
@@ -32,6 +41,7 @@ class Components:
     environment: Environment
     generator: Generator
     strategy: Strategy
+    seed: int = 0  # the run seed (generation.seed) every request seed is derived from
 
 
 def split_model_spec(spec: str) -> tuple[str, str]:
@@ -47,9 +57,8 @@ def split_model_spec(spec: str) -> tuple[str, str]:
 def build_environment(config: Config) -> Environment:
     env = registry.load("environment", config.environment)(config)
     if config.record:
-        from environments.trace import RecordingEnvironment
-
-        env = RecordingEnvironment(env, config.record)
+        # The trace writer lives with the environments; core reaches it through the registry.
+        env = registry.load("recorder", "trace")(env, config.record)
     return env
 
 
@@ -82,7 +91,7 @@ async def components(config: Config) -> AsyncIterator[Components]:
         await environment.close()
         raise
     try:
-        yield Components(environment, generator, strategy)
+        yield Components(environment, generator, strategy, config.generation.seed)
     finally:
         try:
             await environment.close()
@@ -93,19 +102,36 @@ async def components(config: Config) -> AsyncIterator[Components]:
 ATTEMPT_KEY = "attempt"  # Theorem.metadata key: index of this attempt at the theorem (pass@k)
 
 
-class _AttemptGenerator:
-    """A view of the shared generator whose requests carry this attempt's seed."""
+def request_seed(
+    run_seed: int, attempt: int, prompt: Prompt, n: int, params: GenerationParams
+) -> int:
+    """The seed of one request of one attempt, in 0 <= seed < 2**32.
 
-    def __init__(self, inner: Generator, seed: int) -> None:
+    Backends give sample i of a request the seed `seed + i` (vLLM's rule), so a request owns the
+    range [seed, seed + n). Attempt k of a request starts at base + k·n, where base hashes
+    (run seed, prompt, n, parameters): the attempts of one request tile disjoint ranges (for
+    attempt·n < 2**31), different requests land far apart, and the same run seed gives the same
+    seeds in any order of execution.
+    """
+    key = repr((run_seed, prompt, n, params)).encode("utf-8")
+    base = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 2**31
+    return (base + attempt * n) % (SEED_LIMIT - n)
+
+
+class _AttemptGenerator:
+    """A view of the shared generator whose requests carry this attempt's seeds (request_seed)."""
+
+    def __init__(self, inner: Generator, run_seed: int, attempt: int) -> None:
         self.inner = inner
         self.name = inner.name
-        self._seed = seed
+        self._run_seed = run_seed
+        self._attempt = attempt
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         base = params or GenerationParams()
-        seed = self._seed + (base.seed or 0)
+        seed = request_seed(self._run_seed, self._attempt, prompt, n, base)
         return await self.inner.generate(prompt, n, dataclasses.replace(base, seed=seed))
 
     async def close(self) -> None:  # the shared generator is closed by its owner
@@ -113,10 +139,11 @@ class _AttemptGenerator:
 
 
 DEFAULT_CONCURRENCY = 8
+QUEUE_ALLOWANCE = 4  # an attempt's clock time over its service-time budget before the hard limit
 
 
 def concurrency_for(environment: Environment, requested: int) -> int:
-    """`requested`, or when 0 the environment's capacity (one theorem per worker), else 8."""
+    """`requested`, or when 0 the environment's capacity (its own default), else 8."""
     if requested > 0:
         return requested
     capacity = getattr(environment, "capacity", None)
@@ -213,10 +240,8 @@ async def attempt(theorem: Theorem, parts: Components, budget: Budget) -> Search
         raise
     except (ProverError, OSError, RuntimeError, TimeoutError, ValueError) as exc:
         return error_result(theorem, f"open failed: {exc}", time.perf_counter() - start)
-    generator = parts.generator
     index = int(theorem.metadata.get(ATTEMPT_KEY, 0) or 0)
-    if index:
-        generator = _AttemptGenerator(generator, index)
+    generator = _AttemptGenerator(parts.generator, parts.seed, index)
     try:
         result = await parts.strategy.search(theorem, session, generator, budget)
         if not isinstance(result, SearchResult):
@@ -252,8 +277,10 @@ async def attempt_many(
     pending = iter(items)  # shared by the workers: each theorem is taken exactly once
     # The strategy enforces wall_seconds itself; the hard limit only catches a backend that
     # hangs where the strategy cannot see it (opening or closing a session). Its grace covers
-    # an open that first imports Mathlib (the Lean backend's own header timeout is 900 s).
-    hard_limit = budget.wall_seconds + 900.0
+    # an open that first imports Mathlib (the Lean backend's own header timeout is 900 s). The
+    # budget counts service time, not time queued behind theorems sharing a process (a few per
+    # process), so the clock may run several times the budget: QUEUE_ALLOWANCE of it.
+    hard_limit = budget.wall_seconds * QUEUE_ALLOWANCE + 900.0
 
     async def one(theorem: Theorem) -> SearchResult:
         start = time.perf_counter()

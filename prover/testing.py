@@ -3,7 +3,8 @@
 Script file (JSON):
     {"states": {"<pretty goals>": [{"text": "linarith", "logprob": -0.5, "num_tokens": 2}, ...]},
      "default": [...]}
-A prompt is answered with the entry of the longest state text it contains, else `default`.
+A prompt is answered with the entry of the longest state text it contains, else `default`; a
+chat prompt (`Chat`) is matched on the text of its last user message.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 from prover.config import Config
 from prover.errors import InputError
 from prover.protocols import GenerationParams
-from prover.types import Candidate
+from prover.types import Candidate, Chat, Prompt
+
+
+def _last_user(chat: Chat) -> str:
+    """A chat prompt is matched on its last user message (what the model is answering)."""
+    users = [m.content for m in chat.messages if m.role == "user"]
+    return users[-1] if users else ""
 
 
 def _candidates(rows: Sequence[Mapping[str, Any]], where: str) -> tuple[Candidate, ...]:
@@ -45,7 +52,7 @@ class ScriptedGenerator:
         self.states = {k: tuple(v) for k, v in states.items()}
         self.default = tuple(default)
         self._keys = sorted(self.states, key=len, reverse=True)
-        self.prompts: list[str] = []
+        self.prompts: list[Prompt] = []
 
     @classmethod
     def from_file(cls, path: str | Path) -> ScriptedGenerator:
@@ -66,11 +73,12 @@ class ScriptedGenerator:
         return cls(states, _candidates(data.get("default", []), f"{p} default"))
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         self.prompts.append(prompt)
+        text = prompt if isinstance(prompt, str) else _last_user(prompt)
         for key in self._keys:
-            if key in prompt:
+            if key in text:
                 return list(self.states[key][:n])
         return list(self.default[:n])
 

@@ -194,7 +194,9 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class SearchStats:
-    """Counts and time split for one attempt; seconds are wall-clock."""
+    """Counts and time split for one attempt. `model_seconds` + `env_seconds` is what the time
+    budget counted (prover/budget.py); `queued_seconds` is time the theorem's requests waited
+    for a process serving other theorems, which it did not count."""
 
     model_seconds: float = 0.0
     env_seconds: float = 0.0
@@ -207,10 +209,12 @@ class SearchStats:
     tokens: int = 0
     failures: Mapping[str, int] = field(default_factory=dict)
     stop_reason: str = ""
+    queued_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "model_seconds": round(self.model_seconds, 6),
+            "queued_seconds": round(self.queued_seconds, 6),
             "env_seconds": round(self.env_seconds, 6),
             "search_seconds": round(self.search_seconds, 6),
             "total_seconds": round(self.total_seconds, 6),

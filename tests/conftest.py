@@ -12,7 +12,23 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Tests never touch the user's results store or data cache.
 os.environ["PROVER_HOME"] = tempfile.mkdtemp(prefix="prover-tests-home-")
-SHARED_DATA = Path(os.environ.get("PROVER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _hypothesis_outside_the_checkout() -> None:
+    """Hypothesis caches in ./.hypothesis by default; tests write nothing into the checkout."""
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # not installed: the fuzz test fails on its own import
+        return
+    set_hypothesis_home_dir(tempfile.mkdtemp(prefix="prover-tests-hypothesis-"))
+
+
+_hypothesis_outside_the_checkout()
+# Everything tests read is in the checkout: the package's data (miniF2F, Llemma's runs) and the
+# fixtures under tests/fixtures/ (provenance and licences beside each copy).
+PACKAGE_DATA = REPO / "benchmarks" / "data"
+FIXTURES = REPO / "tests" / "fixtures"
+REPL_TRANSCRIPTS = FIXTURES / "lean-repl" / "v4.24.0"
 
 
 def _lean_ready() -> str | None:
@@ -71,8 +87,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The read-only shared data (miniF2F, REPL transcripts, Llemma outputs); never copied."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared data not found at {SHARED_DATA}; set PROVER_SHARED_DATA")
-    return SHARED_DATA
+def package_data() -> Path:
+    """The package's own data directory: minif2f/ and llemma_formal2formal/ (never written)."""
+    return PACKAGE_DATA
+
+
+@pytest.fixture(scope="session")
+def repl_transcripts() -> Path:
+    """The Lean REPL's test transcripts at v4.24.0 (X.in sent, X.expected.out answered)."""
+    return REPL_TRANSCRIPTS

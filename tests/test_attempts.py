@@ -52,8 +52,10 @@ async def test_attempts_get_distinct_seeds_and_the_cache_keeps_repeats_single():
         theorem = dataclasses.replace(THM, metadata={ATTEMPT_KEY: index})
         result = await attempt(theorem, parts, budget)
         assert result.stats.model_calls == 1
-    # attempt 1 repeated: served from the cache; attempts 0, 1, 2 each reached the model
-    assert inner.seeds == [None, 1, 2]
+    # attempt 1 repeated: served from the cache; attempts 0, 1, 2 each reached the model, each
+    # owning the next n = 2 seeds of this request's range
+    first = inner.seeds[0]
+    assert first is not None and inner.seeds == [first, first + 2, first + 4]
 
 
 def test_default_concurrency_is_the_environments_capacity():

@@ -11,9 +11,9 @@ from prover.cli import main
 NAMES = ["mathd_algebra_478", "mathd_numbertheory_3"]
 
 
-def test_errors_are_kept_then_retried_on_request(shared_data: Path, tmp_path: Path, capsys):
+def test_errors_are_kept_then_retried_on_request(package_data: Path, tmp_path: Path, capsys):
     trace, script = tmp_path / "trace.jsonl", tmp_path / "script.json"
-    llemma = str(shared_data / "llemma_formal2formal")
+    llemma = str(package_data / "llemma_formal2formal")
     assert main(["trace", "llemma", llemma, "--out", str(trace), "--script", str(script)]) == 0
     full = trace.read_text()
     # First run: the second theorem is missing from the trace, so its attempt is an error.
@@ -21,7 +21,7 @@ def test_errors_are_kept_then_retried_on_request(shared_data: Path, tmp_path: Pa
     trace.write_text("\n".join(kept) + "\n")
     common = [
         "--env", "replay", "--trace", str(trace), "--model", f"scripted:{script}",
-        "--store", str(tmp_path / "home"), "--data", str(shared_data / "minif2f"),
+        "--store", str(tmp_path / "home"), "--data", str(package_data / "minif2f"),
         "--display", "none",
     ]  # fmt: skip
     argv = ["bench", "minif2f-lean4-deepseek", "--names", ",".join(NAMES), "--run", "r", *common]
@@ -47,10 +47,10 @@ def test_errors_are_kept_then_retried_on_request(shared_data: Path, tmp_path: Pa
 
 
 def test_a_benchmark_in_another_language_is_refused_up_front(
-    shared_data: Path, tmp_path: Path, capsys
+    package_data: Path, tmp_path: Path, capsys
 ):
     argv = ["bench", "minif2f-isabelle", "--env", "lean-repl", "--limit", "2", "--display", "none"]
-    argv += ["--store", str(tmp_path), "--data", str(shared_data / "minif2f")]
+    argv += ["--store", str(tmp_path), "--data", str(package_data / "minif2f")]
     assert main(argv) == 2
     assert "use e.g. --env isabelle" in capsys.readouterr().err
     with Store.at_home(tmp_path) as store:

@@ -27,9 +27,9 @@ from prover.types import Theorem
 
 
 @pytest.fixture(scope="module")
-def standins(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Standins:
+def standins(tmp_path_factory: pytest.TempPathFactory, package_data: Path) -> Standins:
     out = tmp_path_factory.mktemp("standins")
-    return make_standins(out, shared_data, provable=30, unprovable=4, missing=6)
+    return make_standins(out, package_data, provable=30, unprovable=4, missing=6)
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ class Standins:
 
 
 def make_standins(
-    out: Path, shared_data: Path, *, provable: int, unprovable: int, missing: int
+    out: Path, package_data: Path, *, provable: int, unprovable: int, missing: int
 ) -> Standins:
     """Trace + script for `provable + unprovable + missing` miniF2F-test theorems."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +75,7 @@ def make_standins(
         [
             "trace",
             "llemma",
-            str(shared_data / "llemma_formal2formal"),
+            str(package_data / "llemma_formal2formal"),
             "--out",
             str(raw_trace),
             "--script",
@@ -83,7 +83,7 @@ def make_standins(
         ]
     )
     assert code == 0
-    data = shared_data / "minif2f"
+    data = package_data / "minif2f"
     rows = [json.loads(line) for line in (data / "lean4_v4.24.jsonl").open(encoding="utf-8")]
     statements = {r["name"]: r["formal_statement"] for r in rows if r["split"] == "test"}
     records = [json.loads(line) for line in raw_trace.open(encoding="utf-8")]
@@ -131,8 +131,8 @@ def slow_prover(out: Path) -> list[str]:
     return [sys.executable, str(path)]
 
 
-def test_standins_cover_forty_theorems_of_three_kinds(tmp_path: Path, shared_data: Path) -> None:
-    s = make_standins(tmp_path, shared_data, provable=30, unprovable=4, missing=6)
+def test_standins_cover_forty_theorems_of_three_kinds(tmp_path: Path, package_data: Path) -> None:
+    s = make_standins(tmp_path, package_data, provable=30, unprovable=4, missing=6)
     assert len(s.names) == 40 == len(set(s.names))
     assert s.provable | s.unprovable | s.missing == set(s.names)
     traced = {

@@ -161,10 +161,10 @@ def test_default_expands_per_language_and_config_reaches_best_first():
 
 
 @pytest.fixture(scope="module")
-def replay_comparison(shared_data):
+def replay_comparison(package_data):
     import asyncio
 
-    return asyncio.run(compare(shared_data / "llemma_formal2formal"))
+    return asyncio.run(compare(package_data / "llemma_formal2formal"))
 
 
 def test_closers_save_model_calls_on_the_llemma_replay(replay_comparison):

@@ -30,7 +30,7 @@ def _c(text: str, logprob: float = -0.1) -> Candidate:
 
 
 @pytest.fixture
-async def lean(tmp_path: Path, shared_data: Path):
+async def lean(tmp_path: Path, repl_transcripts: Path):
     config = load_config(
         None,
         {
@@ -39,10 +39,11 @@ async def lean(tmp_path: Path, shared_data: Path):
                 sys.executable,
                 str(STANDINS / "lean_repl.py"),
                 "--library",
-                str(shared_data / "lean-repl" / "v4.24.0"),
+                str(repl_transcripts),
             ],
             "lean.pool_size": 1,
             "lean.memory_limit_gb": 0,
+            "lean.judge": "repl",  # the stand-in REPL judges; the kernel judge needs real tools
         },
     )
     env = lean_env(config)
@@ -110,7 +111,8 @@ async def test_isabelle_default_closers_prove_with_zero_model_calls(tmp_path: Pa
     finally:
         await env.close()
         await server.stop(None)
-    assert result.proved and result.verified and result.verified_by == "isabelle"
+    assert result.proved and result.verified and result.verified_by == "isabelle-pisa"
     assert result.stats.model_calls == 0
-    # `x = 6` yields to `by arith`, the ninth DSP heuristic; the first eight failed.
-    assert result.steps == ("by arith",) and result.stats.tactics_run == 9
+    # `x = 6` yields to `by arith`, the ninth DSP heuristic; `by eval` is skipped (no
+    # isabelle.allow_eval) and the seven others failed.
+    assert result.steps == ("by arith",) and result.stats.tactics_run == 8

@@ -201,3 +201,32 @@ async def test_failures_are_not_cached_and_the_table_is_bounded() -> None:
     await gen.generate("c", 1)  # evicts "a", the least recently used
     await gen.generate("a", 1)
     assert len(inner.calls) == 5
+
+
+async def test_the_last_waiter_giving_up_cancels_the_call_in_flight() -> None:
+    inner = _Counting()
+    inner.gate.clear()
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    class _Observed(_Counting):
+        async def generate(self, prompt, n, params=None):
+            started.set()
+            try:
+                return await inner.generate(prompt, n, params)
+            except asyncio.CancelledError:
+                cancelled.set()  # the backend saw the cancellation: its I/O is closed
+                raise
+
+    gen = CachedGenerator(_Observed(), max_entries=4)
+    waiters = [asyncio.ensure_future(gen.generate("g", 2)) for _ in range(2)]
+    await asyncio.wait_for(started.wait(), 5)
+    waiters[0].cancel()
+    await asyncio.gather(waiters[0], return_exceptions=True)  # it has given up; one still waits
+    assert not cancelled.is_set()
+    waiters[1].cancel()  # the last one gives up (e.g. its theorem's budget ran out)
+    await asyncio.wait_for(cancelled.wait(), 5)
+    await asyncio.gather(*waiters, return_exceptions=True)
+    inner.gate.set()
+    assert len(await gen.generate("g", 2)) == 2  # a new caller starts afresh
+    assert len(inner.calls) == 2

@@ -14,10 +14,10 @@ THEOREM = "mathd_algebra_478"
 
 
 def test_prove_on_replay_with_a_real_hf_model(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    package_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = (
-        shared_data / "llemma_formal2formal" / "llemma7b_minif2f_test__results__llemma7b__0.json"
+        package_data / "llemma_formal2formal" / "llemma7b_minif2f_test__results__llemma7b__0.json"
     )
     trace = tmp_path / "trace.jsonl"
     assert main(["trace", "llemma", str(results), "--out", str(trace), "--theorems", THEOREM]) == 0
@@ -44,7 +44,7 @@ def test_prove_on_replay_with_a_real_hf_model(
 
 
 def test_prove_with_the_default_model_and_no_gpu_is_a_one_line_input_error(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    package_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from prover.generators.vllm import unusable_reasons
 
@@ -52,7 +52,7 @@ def test_prove_with_the_default_model_and_no_gpu_is_a_one_line_input_error(
         pytest.skip("vllm is usable here")
     trace = tmp_path / "trace.jsonl"
     results = (
-        shared_data / "llemma_formal2formal" / "llemma7b_minif2f_test__results__llemma7b__0.json"
+        package_data / "llemma_formal2formal" / "llemma7b_minif2f_test__results__llemma7b__0.json"
     )
     main(["trace", "llemma", str(results), "--out", str(trace), "--theorems", THEOREM])
     statement = json.loads(trace.read_text(encoding="utf-8").splitlines()[0])["statement"]

@@ -157,11 +157,18 @@ async def test_beam_search_returns_the_best_beams_with_their_logprobs(gen: HfGen
     ids = gen.tokenizer(prompt, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         logprobs = torch.log_softmax(gen.model(input_ids=ids).logits[0, -1].float(), dim=-1)
-    best = torch.topk(logprobs, 4).values.tolist()
-    assert sorted((c.logprob for c in beams), reverse=True) == pytest.approx(best, abs=1e-4)
+    top = torch.topk(logprobs, 4)
+    # Beams whose texts are equal (e.g. two tokens that decode to nothing) are one candidate,
+    # with the better log-prob.
+    best: dict[str, float] = {}
+    for value, token in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+        text = gen.tokenizer.decode([token], skip_special_tokens=True)
+        best[text] = max(best.get(text, -math.inf), value)
+    assert len({c.text for c in beams}) == len(beams)
+    assert {c.text: c.logprob for c in beams} == pytest.approx(best, abs=1e-4)
     assert all(c.num_tokens == 1 for c in beams)
     longer = await gen.generate(prompt, 3, GenerationParams(max_tokens=8, beam=True))
-    assert len(longer) == 3 and all(math.isfinite(c.logprob) for c in longer)
+    assert 1 <= len(longer) <= 3 and all(math.isfinite(c.logprob) for c in longer)
     assert all(1 <= c.num_tokens <= 8 for c in longer)
 
 

@@ -98,7 +98,7 @@ async def test_vllm_beam_search_through_llm_beam_search(vllm_model_dir: Path) ->
     prompt = template("llmstep").render(ProofState(("⊢ 1 + 1 = 2",)), None)
     try:
         beams = await gen.generate(prompt, 4, GenerationParams(max_tokens=8, stop=("\n",)))
-        assert len(beams) == 4
+        assert 1 <= len(beams) <= 4 and len({b.text for b in beams}) == len(beams)
         assert all(math.isfinite(b.logprob) and 1 <= b.num_tokens <= 8 for b in beams)
         assert not any(prompt in b.text for b in beams)  # the prompt is cut off the beams
     finally:

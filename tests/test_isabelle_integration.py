@@ -29,8 +29,8 @@ PROOFS = {
 }
 
 
-def _theorem(shared_data: Path, name: str) -> Theorem:
-    for line in (shared_data / "minif2f" / "isabelle.jsonl").open(encoding="utf-8"):
+def _theorem(package_data: Path, name: str) -> Theorem:
+    for line in (package_data / "minif2f" / "isabelle.jsonl").open(encoding="utf-8"):
         row = json.loads(line)
         if row["name"] == name:
             return Theorem(
@@ -55,8 +55,8 @@ async def env(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(PROOFS))
-async def test_fixed_isar_proofs_step_by_step_then_verified(env, shared_data, name):
-    session = await env.open(_theorem(shared_data, name))
+async def test_fixed_isar_proofs_step_by_step_then_verified(env, package_data, name):
+    session = await env.open(_theorem(package_data, name))
     try:
         state, result = session.initial_state, None
         for step in PROOFS[name]:
@@ -71,8 +71,8 @@ async def test_fixed_isar_proofs_step_by_step_then_verified(env, shared_data, na
         await session.close()
 
 
-async def test_sketch_gaps_closed_by_heuristics_or_sledgehammer(env, shared_data):
-    session = await env.open(_theorem(shared_data, "mathd_algebra_104"))
+async def test_sketch_gaps_closed_by_heuristics_or_sledgehammer(env, package_data):
+    session = await env.open(_theorem(package_data, "mathd_algebra_104"))
     sketch = (
         'proof -\n  have "x = 12 * 125/8" using h0\n    sledgehammer\n'
         "  then show ?thesis\n    sledgehammer\nqed"
@@ -88,11 +88,63 @@ async def test_sketch_gaps_closed_by_heuristics_or_sledgehammer(env, shared_data
         await session.close()
 
 
-async def test_verify_refuses_sorry_and_wrong_proofs(env, shared_data):
-    session = await env.open(_theorem(shared_data, "mathd_algebra_109"))
+async def test_verify_refuses_sorry_and_wrong_proofs(env, package_data):
+    session = await env.open(_theorem(package_data, "mathd_algebra_109"))
     try:
         for proof in ("sorry", "by simp", "oops"):
             verdict = await session.verify(proof)
             assert verdict.status is VerdictStatus.REJECTED, (proof, verdict)
     finally:
         await session.close()
+
+
+# -- the batch judge (`isabelle-build`): Isabelle itself, no PISA --------------------------------
+
+
+async def test_build_judge_accepts_the_human_proof_and_refuses_a_wrong_one(env, package_data):
+    theorem = _theorem(package_data, "mathd_algebra_109")
+    assert env.build_judge is not None  # isabelle.judge = "build" is the default
+    verdict = await env.judge(theorem, "using assms by linarith")
+    assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "isabelle-build"
+    wrong = await env.judge(theorem, "by simp")
+    assert wrong.status is VerdictStatus.REJECTED, wrong
+
+
+async def _unscreened(settings, theorem: Theorem, proof: str):
+    """The judge's own run without its screen in front: what Isabelle and the check decide."""
+    import secrets
+    import tempfile
+
+    from environments.isabelle.judge import BuildJudge, argv, check_ml, theory_text
+    from prover.processes import ProcessTracker
+
+    tracker = ProcessTracker()
+    nonce = secrets.token_hex(8)
+    name, fact, secret = f"Prover_Check_{nonce}", f"prover_goal_{nonce}", secrets.token_hex(16)
+    started = f"PROVER_JUDGE_START_{nonce}"
+    scratch = Path(tempfile.mkdtemp())
+    (scratch / f"{name}.thy").write_text(
+        theory_text(theorem.statement, proof, settings.imports, name, fact), encoding="utf-8"
+    )
+    judge = BuildJudge(settings, tracker)
+    command = argv(
+        settings, scratch / name, check_ml(name, fact, secret, settings.allow_eval), started
+    )
+    try:
+        return await judge._run(command, scratch, secret, started)
+    finally:
+        await tracker.stop_all()
+
+
+async def test_build_judge_behind_its_screen_refuses_sorry_and_counts_oracles(env):
+    import dataclasses
+
+    theorem = Theorem("t", 'theorem t: "(2::nat) + 2 = 4"', Language.ISABELLE)
+    settings = env.build_judge.settings
+    sorry = await _unscreened(settings, theorem, "sorry")
+    assert sorry.status is VerdictStatus.REJECTED, sorry  # quick_and_dirty is off
+    evaluated = await _unscreened(settings, theorem, "by eval")
+    assert evaluated.status is VerdictStatus.REJECTED and "holds_by_evaluation" in evaluated.message
+    allowed = dataclasses.replace(settings, allow_eval=True)
+    assert (await _unscreened(allowed, theorem, "by eval")).status is VerdictStatus.ACCEPTED
+    assert (await _unscreened(settings, theorem, "by simp")).status is VerdictStatus.ACCEPTED

@@ -22,8 +22,9 @@ from standins.pisa_setup import (
 )
 
 from environments.isabelle.environment import create
+from environments.isabelle.server import ServerUnavailable
 from prover import processes
-from prover.errors import BackendError, InputError
+from prover.errors import InputError
 from prover.types import Failed, FailureKind, Finished, Language, NewState, Theorem
 
 THEOREM = Theorem("mathd_demo", STATEMENT, Language.ISABELLE, header="Complex_Main")
@@ -97,12 +98,14 @@ async def test_start_gives_up_at_its_deadline_and_leaves_no_process(tmp_path, mo
     port = free_port()
     env = _managed(tmp_path, [port], startup_timeout=1.0)
     try:
-        with pytest.raises(BackendError, match=rf"localhost:{port} did not start: .*within 1s"):
+        with pytest.raises(
+            ServerUnavailable, match=rf"localhost:{port} did not start: .*within 1s"
+        ):
             await env.open(THEOREM)
         assert env.pool.tracker.pids == []
         # the failure is kept: later theorems fail at once instead of waiting again
         start = time.perf_counter()
-        with pytest.raises(BackendError):
+        with pytest.raises(ServerUnavailable):
             await env.open(THEOREM)
         assert time.perf_counter() - start < 0.5
     finally:
@@ -116,7 +119,7 @@ async def test_a_jar_without_the_class_fails_with_javas_message(tmp_path):
     jar.unlink()  # gone by the time java runs: java cannot load the main class
     try:
         with pytest.raises(
-            BackendError, match=r"exited with code 1.*Could not find or load main class"
+            ServerUnavailable, match=r"exited with code 1.*Could not find or load main class"
         ):
             await env.open(THEOREM)
     finally:
@@ -194,7 +197,7 @@ async def test_server_killed_mid_call_is_a_crash_and_the_pool_starts_a_new_one(
         have = await session.run_tactic(opened.state, 'have "0 < a" by arith')
         assert isinstance(have, NewState)
         assert await session.run_tactic(session.initial_state, "sledgehammer") == Finished(
-            ("sledgehammer: by arith",)
+            ("sledgehammer: by arith", "ran: by arith")
         )
         await session.close()
     finally:
@@ -238,7 +241,9 @@ async def test_attach_to_nothing_fails_after_the_startup_deadline(tmp_path):
     port = free_port()
     env = create(isabelle_config(tmp_path, [port], start=False, startup_timeout=0.5))
     try:
-        with pytest.raises(BackendError, match=rf"localhost:{port} did not start.*within 0.5s"):
+        with pytest.raises(
+            ServerUnavailable, match=rf"localhost:{port} did not start.*within 0.5s"
+        ):
             await env.open(THEOREM)
     finally:
         await env.close()

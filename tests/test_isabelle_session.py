@@ -54,7 +54,9 @@ async def pisa():
 @pytest.fixture
 async def env(pisa, tmp_path: Path):
     port, _ = pisa
-    environment = create(isabelle_config(tmp_path, [port], start=False, step_timeout=1.0))
+    environment = create(
+        isabelle_config(tmp_path, [port], start=False, step_timeout=1.0, judge="pisa")
+    )
     yield environment
     await environment.close()
 
@@ -137,7 +139,7 @@ async def test_hammer_step_tries_the_dsp_heuristics_then_sledgehammer(session, p
     _, servicer = pisa
     before = len(_applied(servicer))
     result = await session.run_tactic(session.initial_state, "sledgehammer")
-    assert result == Finished(("sledgehammer: by (smt (verit) h0)",))
+    assert result == Finished(("sledgehammer: by (smt (verit) h0)", "ran: by (smt (verit) h0)"))
     # `by eval` is skipped: it proves through the code generator's oracle (isabelle.allow_eval)
     usable = [h for h in DSP_HEURISTICS if h != "by eval"]
     assert _applied(servicer)[before:] == [*usable, "normalhammer"]
@@ -149,7 +151,7 @@ async def test_bare_hammer_command_is_sledgehammer_alone(session, pisa):
     _, servicer = pisa
     before = len(_applied(servicer))
     result = await session.run_tactic(session.initial_state, "normalhammer")
-    assert result == Finished(("sledgehammer: by (smt (verit) h0)",))
+    assert result == Finished(("sledgehammer: by (smt (verit) h0)", "ran: by (smt (verit) h0)"))
     assert _applied(servicer)[before:] == ["normalhammer"]
 
 
@@ -158,7 +160,8 @@ async def test_hammer_step_stops_at_the_first_heuristic_that_works(session, pisa
     before = len(_applied(pisa[1]))
     result = await session.run_tactic(opened.state, 'have "0 < a" hammer')  # `by arith` works
     assert isinstance(result, NewState)
-    assert result.messages == ("sledgehammer: by arith",)
+    # the exact text run, the hammer step replaced by the tactic that closed it
+    assert result.messages == ("sledgehammer: by arith", 'ran: have "0 < a"\nby arith')
     assert result.state.handle.path[-1] == "by arith"  # the concrete step, for replay
     assert _applied(pisa[1])[before:] == [
         'have "0 < a"',
@@ -181,7 +184,7 @@ async def test_verify_reruns_the_whole_proof_from_default(session, pisa):
     assert proof == 'proof -\nhave c0: "0 < a" by arith\nshow ?thesis by (simp add: h0)\nqed'
     start = len(servicer.commands)
     verdict = await session.verify(proof)
-    assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "isabelle"
+    assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "isabelle-pisa"
     fresh = [c for c in servicer.commands[start:] if c.startswith("<apply to top level state>")]
     assert fresh[0].split("<apply to top level state>")[1].strip() == "default"
     assert _applied(servicer)[-8:-6] == [session.server.launch.header, STATEMENT]
@@ -212,7 +215,7 @@ async def test_verify_accepts_the_statement_in_front_of_the_proof(session):
 async def test_verify_resolves_sledgehammer_steps_reusing_what_search_found(session, pisa):
     _, servicer = pisa
     assert await session.run_tactic(session.initial_state, "sledgehammer") == Finished(
-        ("sledgehammer: by (smt (verit) h0)",)
+        ("sledgehammer: by (smt (verit) h0)", "ran: by (smt (verit) h0)")
     )
     before = len(_applied(servicer))
     verdict = await session.verify("sledgehammer")
@@ -233,7 +236,7 @@ async def test_run_sketch_returns_the_gap_states_in_order(session, pisa):
     # closing a gap finishes it, even though the theorem itself is not finished
     assert await session.run_tactic(gaps[0], "by arith") == Finished()
     assert await session.run_tactic(gaps[1], "sledgehammer") == Finished(
-        ("sledgehammer: by (smt (verit) h0)",)
+        ("sledgehammer: by (smt (verit) h0)", "ran: by (smt (verit) h0)")
     )
     partial = await session.run_tactic(gaps[0], "apply arith")
     assert isinstance(partial, NewState) and "No subgoals!" in partial.state.pretty
@@ -340,6 +343,7 @@ async def test_best_first_search_proves_and_verifies_through_the_environment(env
     )
     parts = Components(env, generator, best_first(Config()))
     result = await attempt(THEOREM, parts, Budget(samples=4, max_expansions=3, wall_seconds=60))
-    assert result.proved and result.verified and result.verified_by == "isabelle"
-    assert result.proof == "sledgehammer"
+    assert result.proved and result.verified and result.verified_by == "isabelle-pisa"
+    # stored as the tactic that closed the sledgehammer step: the text the judge accepted
+    assert result.proof == "by (smt (verit) h0)" and result.steps == ("by (smt (verit) h0)",)
     assert result.stats.failures == {"error": 1}

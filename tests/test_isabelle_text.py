@@ -29,7 +29,8 @@ PROTO_DIR = Path(__file__).resolve().parent.parent / "environments" / "isabelle"
 
 def test_strip_comments_handles_nesting_and_keeps_strings():
     text = 'have "a (* not a comment *)" (* one (* two *) one *) by simp'
-    assert isar.strip_comments(text) == 'have "a (* not a comment *)"  by simp'
+    # a comment becomes one space, so the words on either side stay apart
+    assert isar.strip_comments(text) == 'have "a (* not a comment *)"   by simp'
 
 
 @pytest.mark.parametrize(
@@ -117,10 +118,10 @@ def test_missing_imports_knows_what_complex_main_brings():
     assert missing_imports(["HOL-Analysis.Analysis"], loaded) == ["HOL-Analysis.Analysis"]
 
 
-def test_every_minif2f_header_parses_and_only_afp_or_analysis_is_missing(shared_data):
+def test_every_minif2f_header_parses_and_only_afp_or_analysis_is_missing(package_data):
     import json
 
-    rows = [json.loads(line) for line in (shared_data / "minif2f" / "isabelle.jsonl").open()]
+    rows = [json.loads(line) for line in (package_data / "minif2f" / "isabelle.jsonl").open()]
     missing = {
         m
         for r in rows

@@ -150,8 +150,8 @@ def test_unreadable_checks_are_rejected() -> None:
 
 
 @pytest.mark.parametrize("data", ["lean4_v4.24.jsonl", "lean4_deepseek_v4.9.jsonl"])
-def test_every_minif2f_statement_parses(shared_data: Path, data: str) -> None:
-    rows = [json.loads(line) for line in (shared_data / "minif2f" / data).open()]
+def test_every_minif2f_statement_parses(package_data: Path, data: str) -> None:
+    rows = [json.loads(line) for line in (package_data / "minif2f" / data).open()]
     assert len(rows) == 488
     for row in rows:
         statement = parse_statement(row["formal_statement"])
@@ -216,8 +216,9 @@ def test_declarations_of_a_file() -> None:
     assert [d.name for d in found] == ["helper", "main_thm", "by_line"]
     helper, main, line = found
     assert helper.statement.endswith("x + 0 = 1 := by") and helper.proof == "  simpa using h"
-    assert main.proof == "exact rfl" and "lemma helper" in main.header
-    assert line.proof == "rfl" and line.header.startswith("import Mathlib")
+    # Every theorem is checked against the file's leading header, never earlier declarations.
+    assert main.proof == "exact rfl" and main.header == "import Mathlib\nopen Real\n\n"
+    assert line.proof == "rfl" and line.header == main.header == helper.header
 
 
 # -- the checker on the stand-in ---------------------------------------------------------------
@@ -239,8 +240,8 @@ def _requests(log: Path) -> list[Any]:
 THEOREM = Theorem("complex_and", STATEMENT, header="import Lean")
 
 
-async def test_checker_accepts_an_honest_proof(shared_data: Path, tmp_path: Path) -> None:
-    library = shared_data / "lean-repl" / "v4.24.0"
+async def test_checker_accepts_an_honest_proof(repl_transcripts: Path, tmp_path: Path) -> None:
+    library = repl_transcripts
     log = tmp_path / "log.jsonl"
     async with WholeProofChecker(_config(library, log)) as checker:
         verdict = await checker.check(THEOREM, PROOF)
@@ -269,17 +270,23 @@ async def test_checker_accepts_an_honest_proof(shared_data: Path, tmp_path: Path
     ],
 )
 async def test_checker_rejects_what_lean_reports(
-    shared_data: Path, tmp_path: Path, extra: tuple[str, ...], fields: dict[str, Any], reason: str
+    repl_transcripts: Path,
+    tmp_path: Path,
+    extra: tuple[str, ...],
+    fields: dict[str, Any],
+    reason: str,
 ) -> None:
-    config = _config(shared_data / "lean-repl" / "v4.24.0", tmp_path / "log", *extra, **fields)
+    config = _config(repl_transcripts, tmp_path / "log", *extra, **fields)
     async with WholeProofChecker(config) as checker:
         verdict = await checker.check(THEOREM, PROOF)
     assert verdict.status is VerdictStatus.REJECTED and reason in verdict.message
 
 
-async def test_native_decide_axiom_accepted_when_allowed(shared_data: Path, tmp_path: Path) -> None:
+async def test_native_decide_axiom_accepted_when_allowed(
+    repl_transcripts: Path, tmp_path: Path
+) -> None:
     config = _config(
-        shared_data / "lean-repl" / "v4.24.0",
+        repl_transcripts,
         tmp_path / "log",
         "--axioms",
         "propext,Lean.ofReduceBool",
@@ -289,9 +296,9 @@ async def test_native_decide_axiom_accepted_when_allowed(shared_data: Path, tmp_
         assert (await checker.check(THEOREM, PROOF)).verified
 
 
-async def test_screened_proofs_never_reach_lean(shared_data: Path, tmp_path: Path) -> None:
+async def test_screened_proofs_never_reach_lean(repl_transcripts: Path, tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
-    async with WholeProofChecker(_config(shared_data / "lean-repl" / "v4.24.0", log)) as checker:
+    async with WholeProofChecker(_config(repl_transcripts, log)) as checker:
         for cheat in (
             "sorry",
             "exact?",

@@ -1,6 +1,7 @@
 """`prover check`, `prover setup lean` and the Lean doctor checks, on stand-ins (not Lean).
 
-`prover check` runs against tests/standins/lean_repl.py; `prover setup` against a fake `lake`
+`prover check` runs against tests/standins/lean_repl.py (with `lean.judge=repl`) and against the
+kernel judge's stand-in tools (tests/standins/lean_tools.py); `prover setup` against a fake `lake`
 script that prints its arguments (so the steps, their order, streaming and failures are real).
 """
 
@@ -14,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from standins.lean_judge_rig import make_rig
 
 from environments.lean.doctor import TRIVIAL_COMMAND, checks
-from environments.lean.toolchain import mathlib_olean, repl_binary
+from environments.lean.toolchain import checker_binary, export_binary, mathlib_olean, repl_binary
 from prover.cli import main
 from prover.config import LeanConfig
 
@@ -32,30 +34,34 @@ theorem complex_and (p q r : Prop) (h1 : p ∧ q) (h2 : q → r) : p ∧ r := by
 """
 
 
-def _settings(shared_data: Path) -> list[str]:
-    library = shared_data / "lean-repl" / "v4.24.0"
+def _settings(repl_transcripts: Path) -> list[str]:
+    library = repl_transcripts
     argv = json.dumps([sys.executable, str(STANDIN), "--library", str(library)])
     return [
         "--set",
         f"lean.repl_command={argv}",
         "--set",
         f"lean.project={json.dumps(str(library))}",
+        "--set",
+        "lean.judge=repl",
     ]
 
 
 def test_check_accepts_an_honest_file(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repl_transcripts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "Honest.lean"
     path.write_text(HONEST)
-    assert main(["check", str(path), *_settings(shared_data)]) == 0
-    assert "complex_and: accepted (axioms: propext)" in capsys.readouterr().out
+    assert main(["check", str(path), *_settings(repl_transcripts)]) == 0
+    assert "complex_and: accepted by lean-repl (axioms: propext)" in capsys.readouterr().out
     assert (
-        main(["check", str(path), "--theorem", "complex_and", "--json", *_settings(shared_data)])
+        main(
+            ["check", str(path), "--theorem", "complex_and", "--json", *_settings(repl_transcripts)]
+        )
         == 0
     )
     record = json.loads(capsys.readouterr().out)
-    assert record["status"] == "accepted" and record["checked_by"] == "lean-repl"
+    assert record["status"] == "accepted" and record["verified_by"] == "lean-repl"
 
 
 @pytest.mark.parametrize(
@@ -67,7 +73,7 @@ def test_check_accepts_an_honest_file(
     ],
 )
 def test_check_rejects_a_bad_file(
-    shared_data: Path,
+    repl_transcripts: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     proof: str,
@@ -75,18 +81,73 @@ def test_check_rejects_a_bad_file(
 ) -> None:
     path = tmp_path / "Bad.lean"
     path.write_text(HONEST.split(":= by")[0] + ":= by\n" + proof + "\n")
-    assert main(["check", str(path), *_settings(shared_data)]) == 1
+    assert main(["check", str(path), *_settings(repl_transcripts)]) == 1
     assert expected in capsys.readouterr().out
 
 
 def test_check_input_errors(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repl_transcripts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "Honest.lean"
     path.write_text(HONEST)
-    assert main(["check", str(path), "--theorem", "nope", *_settings(shared_data)]) == 2
+    assert main(["check", str(path), "--theorem", "nope", *_settings(repl_transcripts)]) == 2
     assert "no theorem 'nope'" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.lean")]) == 2
+    assert "missing.lean' not found" in capsys.readouterr().err
+    assert main(["check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"'{tmp_path}' is a directory" in err and len(err.strip().splitlines()) == 1
+    latin1 = tmp_path / "Latin1.lean"
+    latin1.write_bytes("theorem café : True := by\n  trivial\n".encode("latin-1"))
+    assert main(["check", str(latin1)]) == 2
+    err = capsys.readouterr().err
+    assert "Latin1.lean' is not UTF-8" in err and len(err.strip().splitlines()) == 1
+
+
+KERNEL_FILE = "import Mathlib\n\ntheorem T : D ↔ D := by\n  exact Iff.rfl\n"
+
+
+@pytest.mark.parametrize(
+    ("plan", "code", "status"),
+    [
+        ({}, 0, "accepted"),
+        ({"exports": {"solution": "sorry"}}, 1, "rejected"),
+        ({"checker_Solution": "fail"}, 1, "rejected"),
+        ({"export_Challenge": "garbage"}, 3, "error"),
+        ({"checker_Solution": "hang"}, 3, "error"),
+    ],
+)
+def test_check_exit_codes_with_the_kernel_judge(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    plan: dict,
+    code: int,
+    status: str,
+) -> None:
+    rig = make_rig(tmp_path, monkeypatch)
+    rig.plan(**plan)
+    path = tmp_path / "Kernel.lean"
+    path.write_text(KERNEL_FILE)
+    argv = ["check", str(path), "--json", "--set", f"lean.project={json.dumps(str(rig.project))}"]
+    argv += ["--set", "sandbox=none", "--set", "lean.judge_timeout=2"]
+    assert main(argv) == code
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == status and record["verified_by"] == "lean-kernel"
+
+
+def test_check_without_the_judges_tools_exits_3_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rig = make_rig(tmp_path, monkeypatch)
+    checker_binary(rig.project).unlink()
+    path = tmp_path / "Kernel.lean"
+    path.write_text(KERNEL_FILE)
+    argv = ["check", str(path), "--set", f"lean.project={json.dumps(str(rig.project))}"]
+    assert main([*argv, "--set", "sandbox=none"]) == 3
+    out = capsys.readouterr().out
+    assert "T: error by lean-kernel" in out and "prover setup lean" in out
+    assert "lean.judge=repl" in out
 
 
 def _fake_tool(directory: Path, name: str, script: str) -> None:
@@ -109,10 +170,11 @@ def test_setup_runs_the_steps_in_order(fake_bin: Path, capsys: pytest.CaptureFix
     _fake_tool(fake_bin, "lake", 'echo "fake lake $*"; echo "to stderr" >&2\n')
     assert main(["setup", "lean"]) == 0
     out = capsys.readouterr().out
-    order = [out.index(f"fake lake {s}") for s in ("exe cache get", "build\n", "build repl")]
+    steps = ("exe cache get", "build\n", "build repl", "build lean4export lean4checker")
+    order = [out.index(f"fake lake {s}") for s in steps]
     assert order == sorted(order)
     assert "to stderr" in out  # the tool's own output is shown as it comes
-    assert "[4/4] build the REPL" in out
+    assert "[4/5] build the REPL" in out and "[5/5] build the kernel judge's tools" in out
 
 
 def test_setup_reports_a_failing_step(fake_bin: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,9 +210,12 @@ def test_setup_dry_run_and_bad_project(
 def test_doctor_names_the_fix_when_nothing_is_installed(fake_bin: Path, tmp_path: Path) -> None:
     (tmp_path / "lakefile.toml").write_text("")
     found = checks(LeanConfig(project=str(tmp_path)))
-    assert [c.name for c in found] == ["lean toolchain", "lake-project", "lean REPL"]
+    assert [c.name for c in found] == ["lean toolchain", "lake-project", "lean REPL", "lean judge"]
     assert not any(c.ok for c in found)
     assert all("prover setup lean" in c.fix for c in found)
+    assert found[3].detail.startswith("kernel") and "lean.judge=repl" in found[3].fix
+    repl_judge = checks(LeanConfig(project=str(tmp_path), judge="repl"))[3]
+    assert repl_judge.ok and repl_judge.detail.startswith("repl")
 
 
 def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_path: Path) -> None:
@@ -158,7 +223,8 @@ def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_p
     _fake_tool(fake_bin, "lean", "exit 0\n")
     _fake_tool(fake_bin, "elan", 'echo "leanprover/lean4:v4.24.0 (default)"\n')
     project = tmp_path / "project"
-    for path in (project / "lakefile.toml", mathlib_olean(project), repl_binary(project)):
+    built = (mathlib_olean(project), repl_binary(project), export_binary(project))
+    for path in (project / "lakefile.toml", *built, checker_binary(project)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
     # The doctor's command is not in the REPL's suite: a one-line record of what the REPL answers
@@ -172,3 +238,4 @@ def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_p
     found = checks(config)
     assert all(c.ok for c in found), found
     assert "answers" in found[2].detail
+    assert found[3].detail.startswith("kernel (verified_by lean-kernel)")

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,8 @@ class Recorded:
     moves: dict[tuple[str, str], str | None]  # (goals, tactic) → next goals, None = finished
 
 
-def recorded(shared_data: Path, theorem: str) -> Recorded:
-    records = [r for r in llemma_records([shared_data / LLEMMA]) if r["theorem"] == theorem]
+def recorded(package_data: Path, theorem: str) -> Recorded:
+    records = [r for r in llemma_records([package_data / LLEMMA]) if r["theorem"] == theorem]
     opened = next(r for r in records if r["type"] == "open")
     moves: dict[tuple[str, str], str | None] = {}
     for r in records:
@@ -90,8 +90,8 @@ def recorded(shared_data: Path, theorem: str) -> Recorded:
 
 
 @pytest.fixture(scope="module")
-def algebra_478(shared_data: Path) -> Recorded:
-    return recorded(shared_data, "mathd_algebra_478")
+def algebra_478(package_data: Path) -> Recorded:
+    return recorded(package_data, "mathd_algebra_478")
 
 
 # -- the scripted Dojo ---------------------------------------------------------------------
@@ -301,8 +301,8 @@ async def test_states_and_finish_map_onto_ours(algebra_478: Recorded) -> None:
     assert_all_exited(world)
 
 
-async def test_messages_and_several_goals(shared_data: Path) -> None:
-    rec = recorded(shared_data, "mathd_numbertheory_427")
+async def test_messages_and_several_goals(package_data: Path) -> None:
+    rec = recorded(package_data, "mathd_numbertheory_427")
     two_goals = next(pp for pp in (g for g, _ in rec.moves) if pp.count("⊢") == 2)
     world = World(rec, extra={(rec.initial, "suggest"): ("state", two_goals, "Try this: rfl")})
     env = make_env(world)
@@ -639,7 +639,7 @@ def test_checker_availability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert dojo_recheck.repl_unavailable(usable) is None
     # A usable backend whose checker module cannot be imported: unavailable, with the reason.
     monkeypatch.setitem(sys.modules, "environments.lean.checker", None)
-    checker, reason = dojo_recheck.load_checker(Config(lean=usable))
+    checker, reason = dojo_recheck.load_checker(Config(lean=replace(usable, judge="repl")))
     assert checker is None and "whole-proof checker is not installed" in reason
 
 
@@ -647,7 +647,8 @@ async def test_the_real_checker_is_built_from_the_lean_section(tmp_path: Path) -
     """With a usable backend, load_checker builds lean-repl's WholeProofChecker (starts nothing)."""
     checker_module = pytest.importorskip("environments.lean.checker")
     usable = LeanConfig(repl_command=(sys.executable,), project=str(tmp_path))
-    checker, reason = dojo_recheck.load_checker(Config(lean=usable))
+    repl_judge = replace(usable, judge="repl")  # the kernel judge: test_lean_judge.py
+    checker, reason = dojo_recheck.load_checker(Config(lean=repl_judge))
     assert reason == "" and isinstance(checker, checker_module.WholeProofChecker)
     await checker.close()
 

@@ -30,8 +30,8 @@ LLEMMA = "llemma_formal2formal"
 
 
 @pytest.fixture(scope="module")
-def bench(shared_data: Path) -> LeanDojoBenchmark:
-    return minif2f_leandojo(Config(bench=BenchConfig(data=str(shared_data / LLEMMA))))
+def bench(package_data: Path) -> LeanDojoBenchmark:
+    return minif2f_leandojo(Config(bench=BenchConfig(data=str(package_data / LLEMMA))))
 
 
 def test_llemmas_theorems_with_their_locations(bench: LeanDojoBenchmark) -> None:
@@ -72,7 +72,7 @@ def test_lean_repl_is_refused_for_these_statements(bench: LeanDojoBenchmark) -> 
     bench.check_project(Config(environment="replay"))  # Llemma's recorded traces
 
 
-def test_the_list_is_what_llemmas_runs_scored(bench: LeanDojoBenchmark, shared_data: Path) -> None:
+def test_the_list_is_what_llemmas_runs_scored(bench: LeanDojoBenchmark, package_data: Path) -> None:
     """Every `example` Llemma's compute_metrics.py counted is a row of this list, field for field.
 
     Their runs also opened `sum_pairs`, a helper lemma of MiniF2F/Test.lean that their metrics
@@ -80,7 +80,7 @@ def test_the_list_is_what_llemmas_runs_scored(bench: LeanDojoBenchmark, shared_d
     """
     rows = {t.name: t for t in bench.theorems("test")}
     scored = set()
-    for path in sorted((shared_data / LLEMMA).glob("*results*.json")):
+    for path in sorted((package_data / LLEMMA).glob("*results*.json")):
         for entry in json.loads(path.read_text(encoding="utf-8"))["results"]:
             example = entry["example"]
             if "sum_pairs" in example["full_name"]:
@@ -100,7 +100,7 @@ def test_registered_and_found_without_flags() -> None:
     assert len(factory(Config()).theorems("test")) == 244  # from the shared data location
 
 
-def test_prove_cli_resolves_a_theorem_with_its_location(shared_data: Path) -> None:
+def test_prove_cli_resolves_a_theorem_with_its_location(package_data: Path) -> None:
     args = argparse.Namespace(
         statement=None,
         file=None,
@@ -109,25 +109,25 @@ def test_prove_cli_resolves_a_theorem_with_its_location(shared_data: Path) -> No
         name="mathd_algebra_478",
         language=None,
     )
-    config = Config(bench=BenchConfig(data=str(shared_data / LLEMMA)))
+    config = Config(bench=BenchConfig(data=str(package_data / LLEMMA)))
     theorem = resolve_theorem(args, config)
     assert target_of(theorem).full_name == "mathd_algebra_478"
 
 
-def test_data_resolution(tmp_path: Path, shared_data: Path) -> None:
-    file = shared_data / LLEMMA / DATA_FILE
+def test_data_resolution(tmp_path: Path, package_data: Path) -> None:
+    file = package_data / LLEMMA / DATA_FILE
     assert locate_data(str(file), []) == file
-    assert locate_data(str(shared_data / LLEMMA), []) == file
-    assert locate_data(str(shared_data), []) == file
-    assert locate_data("", [tmp_path, shared_data]) == file
+    assert locate_data(str(package_data / LLEMMA), []) == file
+    assert locate_data(str(package_data), []) == file
+    assert locate_data("", [tmp_path, package_data]) == file
     with pytest.raises(InputError, match=r"was not found; pass --data PATH"):
         locate_data("", [tmp_path])
     with pytest.raises(InputError, match="fix --data"):
-        locate_data(str(tmp_path / "missing.jsonl"), [shared_data])
+        locate_data(str(tmp_path / "missing.jsonl"), [package_data])
 
 
-def test_a_modified_list_is_not_llemmas(tmp_path: Path, shared_data: Path) -> None:
-    lines = (shared_data / LLEMMA / DATA_FILE).read_text(encoding="utf-8").splitlines()
+def test_a_modified_list_is_not_llemmas(tmp_path: Path, package_data: Path) -> None:
+    lines = (package_data / LLEMMA / DATA_FILE).read_text(encoding="utf-8").splitlines()
     edited = tmp_path / DATA_FILE
     edited.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="is not the theorem list Llemma used"):

@@ -23,9 +23,9 @@ pytestmark = [pytest.mark.lean, pytest.mark.timeout(4 * 3600)]
 RW = "rw [h₁, h₂, h₃]"
 
 
-async def test_a_real_dojo_proves_mathd_algebra_478(shared_data: Path) -> None:
+async def test_a_real_dojo_proves_mathd_algebra_478(package_data: Path) -> None:
     config = Config(
-        bench=BenchConfig(data=str(shared_data / "llemma_formal2formal")),
+        bench=BenchConfig(data=str(package_data / "llemma_formal2formal")),
         lean_dojo=LeanDojoConfig(allow_trace=os.environ.get("LEAN_DOJO_ALLOW_TRACE") == "1"),
     )
     theorem = next(

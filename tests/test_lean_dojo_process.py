@@ -184,9 +184,9 @@ THEOREM = dojo_theorem(
 
 
 @pytest.fixture(scope="module")
-def script(shared_data: Path) -> dict[str, Any]:
+def script(package_data: Path) -> dict[str, Any]:
     """mathd_algebra_478's real states from Llemma's outputs, as the stand-in's script."""
-    source = [shared_data / "llemma_formal2formal"]
+    source = [package_data / "llemma_formal2formal"]
     records = [r for r in llemma_records(source) if r["theorem"] == "mathd_algebra_478"]
     moves: dict[str, Any] = {}
     for r in records:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import REPL_TRANSCRIPTS
 from standins.lean_repl import load_transcript, parse_request
 
 from environments.lean.replies import (
@@ -33,7 +33,7 @@ from prover.processes import ProcessTracker
 from prover.types import FailureKind
 
 STANDIN = Path(__file__).parent / "standins" / "lean_repl.py"
-TRANSCRIPTS = SHARED_DATA / "lean-repl" / "v4.24.0"
+TRANSCRIPTS = REPL_TRANSCRIPTS
 # The REPL's own suite records no output for these (their Lean sources are not in the data).
 WITHOUT_OUTPUT = {"Mathlib/test/H20231214", "pickle_scoped_notation", "pickle_scoped_notation_2"}
 

@@ -45,8 +45,8 @@ HEADER = "import Mathlib\nopen Real"
 
 
 @pytest.fixture
-def library(shared_data: Path) -> Path:
-    return shared_data / "lean-repl" / "v4.24.0"
+def library(repl_transcripts: Path) -> Path:
+    return repl_transcripts
 
 
 def lean_config(library: Path, log: Path, *extra: str, **fields: Any) -> LeanConfig:
@@ -150,6 +150,8 @@ async def test_deepseek_statements_open_too(library: Path, tmp_path: Path) -> No
             await env.open(theorem("theorem nope : 1 = 2 := by sorry"))
         with pytest.raises(InputError, match="header"):
             await env.open(theorem(header="import Mathlib\nset_option debug.skipKernelTC true"))
+        with pytest.raises(InputError, match="statement of 'complex_and' is refused"):
+            await env.open(theorem("theorem complex_and : (by exact (sorry : ℕ)) = 1 := by sorry"))
         await session.close()
     finally:
         await env.close()
@@ -247,22 +249,78 @@ async def test_memory_cap_is_set_and_enforced(library: Path, tmp_path: Path) -> 
         await env.close()
 
 
-async def test_processes_are_recycled_after_n_requests(library: Path, tmp_path: Path) -> None:
+async def test_a_draining_process_keeps_its_theorem_and_is_recycled_when_idle(
+    library: Path, tmp_path: Path
+) -> None:
     log = tmp_path / "log"
     env = LeanReplEnvironment(lean_config(library, log, recycle_after=4))
     try:
         session = await env.open(theorem())
         _, second = await two_steps(session)  # header, open, 2 tactics: 4 requests
         (old,) = env.pids
-        third = await session.run_tactic(second, "apply h2")  # recycled before this one
+        assert session.worker.draining
+        third = await session.run_tactic(second, "apply h2")  # no replay mid-theorem
         assert isinstance(third, NewState)
-        assert env.pids != [old]
+        assert env.pids == [old]
         assert await session.run_tactic(third.state, "exact h1.right") == Finished()
+        await session.close()  # the last theorem on it: the process is replaced
+        await wait_until(lambda: env.pids and env.pids != [old])
+        fresh = await env.open(theorem())
+        assert not fresh.worker.draining and env.pids != [old]
+        await fresh.close()
     finally:
         await env.close()
     checker = set(env.checker_pool.tracker.started)
     counts = [len(v) for pid, v in requests_by_pid(log).items() if pid not in checker]
-    assert counts[0] == 4 and len(counts) >= 2
+    assert counts[0] == 6  # header, open and four tactics, none replayed
+    assert len(counts) >= 2
+
+
+async def test_a_process_past_the_hard_limit_is_replaced_under_its_theorem(
+    library: Path, tmp_path: Path
+) -> None:
+    from environments.lean.worker import HARD_RECYCLE_FACTOR
+
+    log = tmp_path / "log"
+    env = LeanReplEnvironment(lean_config(library, log, recycle_after=1))
+    try:
+        session = await env.open(theorem())  # header + open: 2 requests
+        state = session.initial_state
+        while session.worker.commands < HARD_RECYCLE_FACTOR:
+            result = await session.run_tactic(state, "apply And.intro")
+            assert isinstance(result, NewState)
+        (old,) = env.pids
+        first = await session.run_tactic(state, "apply And.intro")  # replaced, root replayed
+        assert isinstance(first, NewState) and first.state.goals == (LEFT, RIGHT)
+        assert env.pids != [old]
+    finally:
+        await env.close()
+
+
+async def test_a_shared_theorem_moves_to_an_idle_process(library: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    env = LeanReplEnvironment(lean_config(library, log, pool_size=2))
+    try:
+        a = await env.open(theorem())
+        b = await env.open(theorem())
+        c = await env.open(theorem())  # two theorems now share a process
+        assert {a.worker.leases, b.worker.leases, c.worker.leases} == {1, 2}
+        alone = next(s for s in (a, b, c) if s.worker.leases == 1)
+        shared = [s for s in (a, b, c) if s is not alone]
+        await alone.close()
+        await wait_until(lambda: alone.worker.warm)
+        mover = shared[0]
+        before = mover.worker
+        _, second = await two_steps(mover)  # moved, its root replayed on the idle process
+        assert mover.worker is not before and mover.worker is alone.worker
+        assert before.leases == 1 and mover.worker.leases == 1
+        third = await mover.run_tactic(second, "apply h2")
+        assert isinstance(third, NewState)
+        for session in shared:
+            await session.close()
+        assert before.leases == 0 and mover.worker.leases == 0
+    finally:
+        await env.close()
 
 
 async def test_close_leaves_no_process(library: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import benchmarks.data
 from benchmarks import minif2f, upstream
 from benchmarks.categories import CATEGORIES, category
 from prover import registry
@@ -31,8 +32,8 @@ def _config(**overrides: object) -> Config:
 
 
 @pytest.fixture(scope="module")
-def data(shared_data: Path) -> Path:
-    return shared_data / "minif2f"
+def data(package_data: Path) -> Path:
+    return package_data / "minif2f"
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -141,7 +142,17 @@ def test_data_path_may_be_the_file_or_a_directory_above_it(data: Path, tmp_path:
         minif2f.isabelle(_config(**{"bench.data": str(tmp_path)}))
 
 
-def test_the_cache_is_used_before_any_download(data: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def no_package_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Hide the packaged copies, as for a pin the package does not carry."""
+    empty = tmp_path / "no-package-data"
+    monkeypatch.setattr(benchmarks.data, "package_data", lambda: empty)
+    return empty
+
+
+def test_the_cache_is_used_before_any_download(
+    data: Path, tmp_path: Path, no_package_data: Path
+) -> None:
     cache = tmp_path / "data" / "minif2f"
     cache.mkdir(parents=True)
     shutil.copy(data / "isabelle.jsonl", cache / "isabelle.jsonl")
@@ -152,14 +163,48 @@ def test_the_cache_is_used_before_any_download(data: Path, tmp_path: Path) -> No
     assert len(bench.theorems("test")) == 244
 
 
-def test_the_shared_data_beside_the_checkout_is_used_before_any_download(
-    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_packaged_copy_is_used_offline_with_nothing_cached(
+    name: str, package_data: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("PROVER_SHARED_DATA", str(shared_data))
-    config = _config(**{"store.home": str(tmp_path), "bench.mirror": "http://127.0.0.1:9"})
-    bench = minif2f.lean4(config)
-    assert bench.path == shared_data / "minif2f" / "lean4_v4.24.jsonl"
+    # An unreachable mirror proves no download is attempted; the empty home, that no cache is.
+    home = tmp_path / "home"
+    config = _config(**{"store.home": str(home), "bench.mirror": "http://127.0.0.1:9"})
+    bench = registry.load("benchmark", name)(config)
+    pinned = minif2f.VARIANTS[name].pinned
+    assert bench.path == package_data / "minif2f" / pinned.file
+    assert bench.sha256 == pinned.sha256
     assert len(bench.theorems("test")) == 244
+    assert not home.exists()
+
+
+def test_a_packaged_copy_of_another_pin_is_skipped_for_the_cache(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "pkg" / "minif2f"
+    other.mkdir(parents=True)
+    (other / "isabelle.jsonl").write_text("{}\n", encoding="utf-8")
+    monkeypatch.setattr(benchmarks.data, "package_data", lambda: other.parent)
+    cache = tmp_path / "home" / "data" / "minif2f"
+    cache.mkdir(parents=True)
+    shutil.copy(data / "isabelle.jsonl", cache / "isabelle.jsonl")
+    config = _config(**{"store.home": str(tmp_path / "home"), "bench.mirror": "http://127.0.0.1:9"})
+    assert minif2f.isabelle(config).path == cache / "isabelle.jsonl"
+
+
+def test_the_package_carries_provenance_and_licences_beside_its_data(package_data: Path) -> None:
+    for subdir in ("minif2f", "llemma_formal2formal"):
+        folder = package_data / subdir
+        provenance = (folder / "PROVENANCE.md").read_text(encoding="utf-8")
+        licences = sorted(folder.glob("LICENSE*"))
+        assert licences, f"no licence beside {folder}"
+        for data_file in [*folder.glob("*.jsonl"), *folder.glob("*.json")]:
+            if data_file.suffix == ".jsonl":
+                assert data_file.name in provenance, f"{data_file.name} has no provenance"
+    for pinned in (v.pinned for v in minif2f.VARIANTS.values()):
+        assert hashlib.sha256(
+            (package_data / "minif2f" / pinned.file).read_bytes()
+        ).hexdigest() == (pinned.sha256)
 
 
 def _tar(path: Path, top: str, files: dict[str, str]) -> None:
@@ -172,7 +217,7 @@ def _tar(path: Path, top: str, files: dict[str, str]) -> None:
 
 
 def _upstream_archives(data: Path, out: Path) -> dict[str, Path]:
-    """GitHub-style archives of the three upstream repositories, rebuilt from the shared data.
+    """GitHub-style archives of the three upstream repositories, rebuilt from the packaged data.
 
     The layouts are the upstream ones: one .lean file per theorem (header + statement), DeepSeek's
     minif2f.jsonl with its own keys, and facebookresearch's isabelle/*.thy and informal/*.json.
@@ -259,9 +304,8 @@ def test_first_use_downloads_and_builds_the_pinned_file(
     name: str,
     mirror: tuple[str, dict[str, Path], list[str]],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    no_package_data: Path,
 ) -> None:
-    monkeypatch.setenv("PROVER_SHARED_DATA", str(tmp_path / "no-shared-data"))
     url, _, served = mirror
     home = tmp_path / "home"
     config = _config(**{"store.home": str(home), "bench.mirror": url, "bench.display": "none"})
@@ -278,9 +322,8 @@ def test_first_use_downloads_and_builds_the_pinned_file(
 
 
 def test_download_failures_are_clear_errors(
-    mirror: tuple[str, dict[str, Path], list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mirror: tuple[str, dict[str, Path], list[str]], tmp_path: Path, no_package_data: Path
 ) -> None:
-    monkeypatch.setenv("PROVER_SHARED_DATA", str(tmp_path / "no-shared-data"))
     url, archives, _ = mirror
     config = _config(**{"store.home": str(tmp_path / "a"), "bench.mirror": url + "/nothing-here"})
     with pytest.raises(InputError, match=r"cannot download .*HTTP 404.*--data PATH"):
@@ -345,3 +388,21 @@ def test_list_shows_what_would_run(
     assert "bb85296083c8f30b2cf1bbeab8f32f18b250ba29535e2846e0dcd8b1373575f5" in out
     listed = [line for line in out.splitlines() if line.startswith("  ") and "[" in line]
     assert len(listed) == 3 and "3 attempt(s) to run" in out
+
+
+def test_pyproject_ships_every_data_file_in_the_wheel(package_data: Path) -> None:
+    # A wheel built from pyproject.toml holds what these globs match (checked once by building
+    # one: all 23 files of benchmarks/data/ were in it); here, that no file falls outside them.
+    import fnmatch
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    pyproject = tomllib.loads((package_data.parents[1] / "pyproject.toml").read_text("utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["benchmarks"]
+    files = [p for p in package_data.rglob("*") if p.is_file()]
+    assert len(files) >= 23
+    for path in files:
+        relative = path.relative_to(package_data.parent).as_posix()
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{relative} would not ship"

@@ -13,6 +13,7 @@ import pytest
 from prover import registry
 from prover.config import Config, load_config, parse_assignment
 from prover.errors import ConfigError, UnknownNameError
+from prover.types import ProofState
 
 PLUGIN_DIST = "prover-test-greedy-plugin"
 
@@ -90,7 +91,7 @@ def _prover(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_third_party_strategy_is_listed_and_runs(installed_plugin, shared_data, tmp_path):
+def test_third_party_strategy_is_listed_and_runs(installed_plugin, package_data, tmp_path):
     listed = _prover("list", "--json")
     assert listed.returncode == 0, listed.stderr
     strategies = {s["name"]: s["distribution"] for s in json.loads(listed.stdout)["strategies"]}
@@ -101,7 +102,7 @@ def test_third_party_strategy_is_listed_and_runs(installed_plugin, shared_data, 
     made = _prover(
         "trace",
         "llemma",
-        str(shared_data / "llemma_formal2formal"),
+        str(package_data / "llemma_formal2formal"),
         "--out",
         str(trace),
         "--script",
@@ -180,3 +181,124 @@ def test_set_assignment_parses_toml_values():
     assert parse_assignment("model=hf:./x") == ("model", "hf:./x")
     with pytest.raises(ConfigError):
         parse_assignment("novalue")
+
+
+TOY_DIST = "prover-toy"
+TOY_SOURCE = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="module")
+def toy_plugin(tmp_path_factory):
+    """tests/plugins installed into the test venv (from a copy: a build writes beside it)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("toy") / "plugins"
+    shutil.copytree(TOY_SOURCE, root, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "--no-index", str(root)],
+        check=True,
+        timeout=300,
+    )
+    import importlib
+
+    importlib.invalidate_caches()
+    yield TOY_DIST
+    subprocess.run([*pip, "uninstall", "-y", TOY_DIST], check=True, timeout=120)
+
+
+def _toy_script(tmp_path: Path) -> Path:
+    """Candidates keyed on text only the toy prompt holds, so another template gets none."""
+    rows = [
+        {"text": "add 7", "logprob": -0.1},
+        {"text": "add 4", "logprob": -0.5},
+        {"text": "add 3", "logprob": -0.6},
+    ]
+    script = tmp_path / "toy.json"
+    script.write_text(json.dumps({"states": {"Reach the target with": rows}, "default": []}))
+    return script
+
+
+def _prove_toy(script: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _prover(
+        "prove",
+        "theorem reach_ten : 3 ~> 10",
+        "--env",
+        "toy",
+        "--model",
+        f"scripted:{script}",
+        "--prompt",
+        "toy",
+        "--json",
+        *extra,
+    )
+
+
+def test_toy_plugin_proves_with_its_own_setting(toy_plugin, tmp_path):
+    script = _toy_script(tmp_path)
+    default = _prove_toy(script)
+    assert default.returncode == 0, default.stderr
+    out = json.loads(default.stdout)
+    assert (out["status"], out["verified"], out["verified_by"]) == ("proved", True, "toy")
+    assert out["proof"] == "add 7"  # toy.max_step defaults to 10
+
+    limited = _prove_toy(script, "--set", "toy.max_step=5")
+    assert limited.returncode == 0, limited.stderr
+    out = json.loads(limited.stdout)
+    assert (out["status"], out["verified_by"]) == ("proved", "toy")
+    assert out["proof"] == "add 4\nadd 3"  # `add 7` refused: the setting reached the plug-in
+
+    too_small = _prove_toy(script, "--set", "toy.max_step=2")
+    assert too_small.returncode == 1, too_small.stderr
+    assert json.loads(too_small.stdout)["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("toy.max_stepp=5", "unknown config key 'toy.max_stepp' (did you mean 'toy.max_step'?)"),
+        ("toy.max_step=five", "config key 'toy.max_step' expects int, got 'five'"),
+        ("toy.max_step=0", "invalid configuration in [toy]: toy.max_step must be at least 1"),
+    ],
+)
+def test_toy_plugin_settings_errors_are_one_line(toy_plugin, tmp_path, assignment, message):
+    done = _prove_toy(_toy_script(tmp_path), "--set", assignment)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_toy_plugin_section_and_prompt_load_in_process(toy_plugin):
+    from prover.prompts import template
+
+    config = load_config(None, {"toy.max_step": 4})
+    assert type(config.section("toy")).__name__ == "ToySettings"
+    assert config.to_dict()["toy"] == {"max_step": 4}
+    assert template("toy").render(ProofState(("⊢ 1 ~> 2",)), None).endswith("⊢ 1 ~> 2\nTactic:")
+    with pytest.raises(UnknownNameError, match=r"unknown prompt template 'tooy' \(known: .*toy"):
+        template("tooy")
+
+
+def test_record_wraps_the_environment_through_the_registry(tmp_path):
+    """`--record` (core reaches the trace writer by its entry point) writes a replayable trace."""
+    trace, script, recorded = tmp_path / "t.jsonl", tmp_path / "s.json", tmp_path / "rec.jsonl"
+    rows = [
+        {
+            "type": "open",
+            "theorem": "t",
+            "statement": "theorem t : True := by",
+            "goals": ["⊢ True"],
+        },
+        {"type": "tactic", "theorem": "t", "goals": "⊢ True", "tactic": "trivial"}
+        | {"result": {"kind": "finished"}},
+    ]
+    trace.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    script.write_text(json.dumps({"default": [{"text": "trivial", "logprob": -0.1}]}))
+    args = ["theorem t : True := by", "--env", "replay", "--model", f"scripted:{script}"]
+    done = _prover("prove", *args, "--trace", str(trace), "--record", str(recorded), "--json")
+    assert done.returncode == 0, done.stderr
+    written = [json.loads(line) for line in recorded.read_text().splitlines()]
+    assert [r["type"] for r in written] == ["open", "tactic"]
+    assert written[1]["tactic"] == "trivial" and written[1]["result"] == {"kind": "finished"}
+    again = _prover("prove", *args, "--trace", str(recorded), "--json")  # the recording replays
+    assert again.returncode == 0 and json.loads(again.stdout)["proof"] == "trivial"

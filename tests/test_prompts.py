@@ -20,9 +20,9 @@ from prover.prompts import (
 from prover.types import Candidate, Language, ProofState, Theorem
 
 
-def _real_states(shared_data: Path) -> list[str]:
+def _real_states(package_data: Path) -> list[str]:
     states: set[str] = set()
-    for path in sorted((shared_data / "llemma_formal2formal").glob("*results*.json")):
+    for path in sorted((package_data / "llemma_formal2formal").glob("*results*.json")):
         for entry in json.loads(path.read_text(encoding="utf-8"))["results"]:
             for attempt in entry["attempt_results"]:
                 states.update(step["state_before"] for step in attempt.get("trace") or [])
@@ -51,8 +51,8 @@ def test_templates_are_named_and_unknown_names_fail_with_the_known_ones() -> Non
     assert "llemma" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_llemma_prompt_ends_with_the_query_block_for_the_state(shared_data: Path) -> None:
-    state = _real_states(shared_data)[0]
+def test_llemma_prompt_ends_with_the_query_block_for_the_state(package_data: Path) -> None:
+    state = _real_states(package_data)[0]
     prompt = template("llemma").render(ProofState((state,)), None)
     assert prompt.endswith(f"Tactic state:\n---\n{state}\n---\nNext tactic:\n---\n")
     # every few-shot example appears as a complete block with its answer and the closing ---
@@ -61,8 +61,8 @@ def test_llemma_prompt_ends_with_the_query_block_for_the_state(shared_data: Path
     assert prompt.count("Tactic state:") == len(LLEMMA_EXAMPLES) + 1
 
 
-def test_few_shot_examples_have_the_shape_of_real_lean_states(shared_data: Path) -> None:
-    real = _real_states(shared_data)
+def test_few_shot_examples_have_the_shape_of_real_lean_states(package_data: Path) -> None:
+    real = _real_states(package_data)
     assert len(real) > 100
     # the shape check accepts every real state Llemma saw …
     assert all(_looks_like_lean_goals(s) for s in real)
@@ -75,11 +75,11 @@ def test_few_shot_examples_have_the_shape_of_real_lean_states(shared_data: Path)
     assert not _looks_like_lean_goals("x = 3")  # the check can fail
 
 
-def test_few_shot_examples_are_not_minif2f_problems(shared_data: Path) -> None:
+def test_few_shot_examples_are_not_minif2f_problems(package_data: Path) -> None:
     statements = [
         json.loads(line)["formal_statement"]
         for name in ("lean4_v4.24.jsonl", "lean4_deepseek_v4.9.jsonl")
-        for line in (shared_data / "minif2f" / name).read_text(encoding="utf-8").splitlines()
+        for line in (package_data / "minif2f" / name).read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
     assert len(statements) == 976

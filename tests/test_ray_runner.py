@@ -20,8 +20,8 @@ pytest.importorskip("ray", reason="ray is not installed (pip install 'prover[ray
 
 
 @pytest.mark.ray
-def test_eight_theorems_on_a_local_ray_instance(tmp_path: Path, shared_data: Path) -> None:
-    standins = make_standins(tmp_path / "s", shared_data, provable=6, unprovable=1, missing=1)
+def test_eight_theorems_on_a_local_ray_instance(tmp_path: Path, package_data: Path) -> None:
+    standins = make_standins(tmp_path / "s", package_data, provable=6, unprovable=1, missing=1)
     assert len(standins.names) == 8
     home = tmp_path / "home"
     args = [

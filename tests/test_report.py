@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import json
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from benchmarks.categories import CATEGORIES, category
+from benchmarks.html_report import to_html
 from benchmarks.metrics import ks_up_to, mean_pass_at_k, pass_at_k, wilson
+from benchmarks.progress import Progress, Tally
 from benchmarks.report import build, published, to_markdown
 from benchmarks.store import Store
 from prover.cli import main
@@ -48,8 +52,8 @@ def test_pass_at_k_is_the_unbiased_estimator() -> None:
     assert ks_up_to(1) == [1] and ks_up_to(8) == [1, 2, 4, 8] and ks_up_to(10) == [1, 2, 4, 8, 10]
 
 
-def test_every_minif2f_name_has_one_of_the_eight_categories(shared_data: Path) -> None:
-    rows = [json.loads(line) for line in (shared_data / "minif2f" / "lean4_v4.24.jsonl").open()]
+def test_every_minif2f_name_has_one_of_the_eight_categories(package_data: Path) -> None:
+    rows = [json.loads(line) for line in (package_data / "minif2f" / "lean4_v4.24.jsonl").open()]
     counts = {(r["split"], category(r["name"])) for r in rows}
     assert {c for _, c in counts} == set(CATEGORIES)
     assert category("aimeII_2001_p3") == "aime" and category("imosl_2007_algebra_p6") == "imo"
@@ -60,7 +64,7 @@ def test_every_minif2f_name_has_one_of_the_eight_categories(shared_data: Path) -
 def test_published_numbers_are_the_protocols_table_with_sources() -> None:
     data = published()
     rows = data["results"]
-    assert len(rows) == 17
+    assert len(rows) == 26
     by = {(r["system"], r["budget"]): r["test"] for r in rows}
     assert by[("Llemma 7B", "1x32x100")] == 26.2
     assert by[("DeepSeek-Prover-V1.5 RL + RMaxTS", "32x6400")] == 63.5
@@ -256,3 +260,67 @@ def test_html_report_renders_in_headless_chromium(store: Store, tmp_path: Path) 
     assert '<pre class="proof">norm_num &lt;;&gt; simp</pre>' in dom
     assert '<pre class="proof">simp [h₀]</pre>' in dom
     assert dom.count('<img class="plot"') == 3
+
+
+def test_error_reasons_are_grouped_in_every_format(tmp_path: Path) -> None:
+    with Store.at_home(tmp_path) as s:
+        run = s.create_run(
+            "errs",
+            benchmark="minif2f-lean4",
+            split="test",
+            planned=4,
+            attempts_per_theorem=1,
+            config={"model": "hf:tiny", "environment": "replay", "strategy": "best-first"},
+            versions={},
+        )
+        down = "generator: connection refused (http://127.0.0.1:9)\nTraceback-free detail"
+        missing = "theorem '{}' is not in the replay trace t.jsonl"
+        for name, reason in (
+            ("a", down),
+            ("b", down),
+            ("c", "REPL crashed: exit 137"),
+            ("e", missing.format("e")),
+            ("f", missing.format("f")),
+        ):
+            result = SearchResult(theorem=name, status=Status.ERROR, stats=_stats(1.0, 0))
+            s.record(run.id, name, 0, replace(result, error=reason))
+        s.record(run.id, "d", 0, _proof("d", "simp", verified=False))
+        report = build(s, ["errs"])
+        html = to_html(report, s.tree)
+    (summary,) = report.runs
+    assert [(g.reason, g.attempts) for g in summary.errors] == [
+        ("generator: connection refused (http://127.0.0.1:9)", ("a", "b")),
+        ("theorem '{theorem}' is not in the replay trace t.jsonl", ("e", "f")),
+        ("REPL crashed: exit 137", ("c",)),
+    ]
+    md = to_markdown(report)
+    assert "## Why attempts errored" in md
+    assert "- errs: 2 × generator: connection refused (http://127.0.0.1:9) — a, b" in md
+    assert "- errs: 1 × REPL crashed: exit 137 — c" in md
+    # The outcome counts say "proved" as the per-attempt lines do, with how many are unchecked.
+    assert "- errs: error 5, proved 1 (1 unchecked)" in md
+    data = report.to_json()["runs"][0]["errors"]
+    assert data[0] == {
+        "reason": "generator: connection refused (http://127.0.0.1:9)",
+        "count": 2,
+        "attempts": ["a", "b"],
+    }
+    assert '<table id="errors">' in html and "REPL crashed: exit 137" in html
+    assert "error 5, proved 1 (1 unchecked)" in html
+
+
+def test_the_progress_counters_agree_with_the_attempt_lines() -> None:
+    stream = io.StringIO()
+    progress = Progress(3, Tally(), display="plain", description="r", stream=stream)
+    assert stream.getvalue() == ""  # nothing printed before the first attempt finishes
+    unchecked = _proof("a", "simp", verified=False)
+    progress.update("a", 0, unchecked)
+    progress.update("b", 0, replace(unchecked, theorem="b"))
+    progress.update("c", 0, _failure("c"))
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "r: 0/3 already done"
+    assert "a: proved (unchecked by replay)" in lines[1]
+    assert lines[-1].endswith(
+        "| proved 2 (2 unchecked) failed 1 errors 0 pass 0.0% (checked proofs)"
+    )
+    assert Tally(proved=1, unverified=2).postfix()["proved"] == 3

@@ -438,7 +438,12 @@ def test_config_keys_and_errors():
     strategy = create(config)
     assert strategy.sub_search is None
     assert strategy.closers(Language.LEAN4) == (*LEAN_CLOSERS, "tauto")
-    assert strategy.closers(Language.ISABELLE) == ISABELLE_CLOSERS
+    # `by eval` proves through the code generator's oracle: a closer only with allow_eval
+    assert strategy.closers(Language.ISABELLE) == tuple(
+        c for c in ISABELLE_CLOSERS if c != "by eval"
+    )
+    with_eval = create(load_config(None, {"isabelle.allow_eval": True}))
+    assert with_eval.closers(Language.ISABELLE) == ISABELLE_CLOSERS
     from prover.errors import ConfigError
 
     with pytest.raises(ConfigError, match="temperature"):

@@ -27,10 +27,10 @@ FILES = {
 }
 
 
-def _theorems(shared_data: Path) -> list[Theorem]:
+def _theorems(package_data: Path) -> list[Theorem]:
     out = []
     for file, language in FILES.items():
-        for line in (shared_data / "minif2f" / file).read_text(encoding="utf-8").splitlines():
+        for line in (package_data / "minif2f" / file).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             out.append(
                 Theorem(
@@ -64,12 +64,12 @@ def test_examples_are_from_the_valid_split_with_origin_and_gaps():
             assert "sorry" not in formal.sketch or language is Language.LEAN4
 
 
-def test_examples_match_the_benchmark_statements(shared_data):
+def test_examples_match_the_benchmark_statements(package_data):
     """Each example's statement is the benchmark's own (whitespace aside), in the valid split."""
     rows = {
         (file, json.loads(line)["name"]): json.loads(line)
         for file in ("isabelle.jsonl", "lean4_v4.24.jsonl")
-        for line in (shared_data / "minif2f" / file).read_text(encoding="utf-8").splitlines()
+        for line in (package_data / "minif2f" / file).read_text(encoding="utf-8").splitlines()
     }
     for example in load_examples():
         isa = rows[("isabelle.jsonl", example.name)]
@@ -93,8 +93,8 @@ def test_a_test_split_example_file_is_refused(tmp_path):
         load_examples(tmp_path / "missing.json")
 
 
-def test_no_test_theorem_in_any_prompt_and_no_theorem_among_its_own_examples(shared_data):
-    theorems = _theorems(shared_data)
+def test_no_test_theorem_in_any_prompt_and_no_theorem_among_its_own_examples(package_data):
+    theorems = _theorems(package_data)
     tests = [t for t in theorems if t.split == "test"]
     assert len(tests) == 3 * 244 and len(theorems) == 6 * 244
     names = re.compile(r"\b(" + "|".join(re.escape(t.name) for t in tests) + r")\b", re.I)

@@ -20,8 +20,8 @@ from prover.testing import ScriptedGenerator
 from prover.types import Budget, Candidate, Language, Status, Theorem
 
 
-def _row(shared_data: Path, file: str, name: str) -> dict:
-    for line in (shared_data / "minif2f" / file).open(encoding="utf-8"):
+def _row(package_data: Path, file: str, name: str) -> dict:
+    for line in (package_data / "minif2f" / file).open(encoding="utf-8"):
         row = json.loads(line)
         if row["name"] == name:
             return row
@@ -29,10 +29,10 @@ def _row(shared_data: Path, file: str, name: str) -> dict:
 
 
 @pytest.mark.lean
-async def test_lean_sketch_closed_by_closers(shared_data: Path) -> None:
+async def test_lean_sketch_closed_by_closers(package_data: Path) -> None:
     from environments.lean.repl import create as lean_env
 
-    row = _row(shared_data, "lean4_v4.24.jsonl", "mathd_numbertheory_335")
+    row = _row(package_data, "lean4_v4.24.jsonl", "mathd_numbertheory_335")
     thm = Theorem(
         row["name"],
         row["formal_statement"],
@@ -54,11 +54,11 @@ async def test_lean_sketch_closed_by_closers(shared_data: Path) -> None:
 
 @pytest.mark.isabelle
 async def test_isabelle_sketch_closed_by_heuristics_or_sledgehammer(
-    shared_data: Path, tmp_path: Path
+    package_data: Path, tmp_path: Path
 ) -> None:
     from environments.isabelle.environment import create as isabelle_env
 
-    row = _row(shared_data, "isabelle.jsonl", "mathd_numbertheory_335")
+    row = _row(package_data, "isabelle.jsonl", "mathd_numbertheory_335")
     thm = Theorem(
         row["name"],
         row["formal_statement"],

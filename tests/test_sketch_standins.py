@@ -96,7 +96,7 @@ async def test_isabelle_three_gaps_two_closers_then_sledgehammer(isabelle):
     result = await attempt(ISA_THM, Components(env, gen, _strategy()), Budget())
 
     assert result.status is Status.PROVED
-    assert result.verified and result.verified_by == "isabelle"
+    assert result.verified and result.verified_by == "isabelle-pisa"
     gaps = result.details["gaps"]
     assert [g["method"] for g in gaps] == ["closer", "closer", "hammer"]
     assert [g["filler"] for g in gaps] == ["by arith", "by linarith", "by (smt (verit) h0)"]
@@ -269,7 +269,7 @@ def _write_transcript(directory: Path, name: str, pairs: list[tuple[dict, dict]]
 
 
 @pytest.fixture
-async def lean(tmp_path: Path, shared_data: Path):
+async def lean(tmp_path: Path, repl_transcripts: Path):
     library = tmp_path / "authored"
     _write_transcript(library, "sketch_demo", SKETCH_DEMO)
     config = load_config(
@@ -281,12 +281,13 @@ async def lean(tmp_path: Path, shared_data: Path):
                 sys.executable,
                 str(STANDINS / "lean_repl.py"),
                 "--library",
-                str(shared_data / "lean-repl" / "v4.24.0"),
+                str(repl_transcripts),
                 "--library",
                 str(library),
             ],
             "lean.pool_size": 1,
             "lean.memory_limit_gb": 0,
+            "lean.judge": "repl",  # the stand-in REPL judges; the kernel judge needs real tools
             "lean.tactic_timeout": 20,
             "lean.verify_timeout": 20,
             "lean.header_timeout": 20,
@@ -398,7 +399,7 @@ def test_prover_prove_with_the_sketch_strategy_drafting_with_the_model(
     config.write_text(
         f'environment = "lean-repl"\nmodel = "scripted:{model}"\n\n'
         f'[lean]\nproject = "{tmp_path}"\nrepl_command = {json.dumps(standin)}\n'
-        "pool_size = 1\nmemory_limit_gb = 0\n\n"
+        'pool_size = 1\nmemory_limit_gb = 0\njudge = "repl"\n\n'
         '[sketch]\ndraft = "model"\n',
         encoding="utf-8",
     )

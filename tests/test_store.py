@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.store import Store
+from benchmarks.store import Store, StoreError
 from prover.cli import main
 from prover.errors import InputError
 from prover.types import SearchResult, SearchStats, Status
@@ -196,5 +197,195 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.execute("PRAGMA user_version=99")
     db.commit()
     db.close()
-    with pytest.raises(InputError, match="newer prover"):
+    with pytest.raises(StoreError, match="newer prover"):
         Store(path)
+
+
+def _digest(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _stored(home: Path) -> Path:
+    """A store with one finished run under `home`, closed (no writer left)."""
+    with Store.at_home(home) as store:
+        run_id = _new_run(store, "done")
+        store.record(run_id, "a", 0, _result("a"))
+        store.record(run_id, "b", 0, _result("b", Status.ERROR, error="server down"))
+        store.mark(run_id, "finished")
+    return home / "results.sqlite"
+
+
+def test_reading_an_empty_home_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    assert main(["runs", "--store", str(home)]) == 0
+    assert "no runs in" in capsys.readouterr().out
+    assert main(["runs", "--store", str(home), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["report", "x", "--store", str(home)]) == 2
+    assert "the store has no runs yet" in capsys.readouterr().err
+    assert main(["runs", "--export", "x", "-", "--store", str(home)]) == 2
+    assert not home.exists()
+    home.mkdir()
+    assert main(["runs", "--store", str(home)]) == 0
+    assert list(home.iterdir()) == []
+    (home / "results.sqlite").touch()  # an empty file is an empty store, and stays empty
+    assert main(["runs", "--store", str(home)]) == 0
+    assert "no runs in" in capsys.readouterr().out
+    assert (home / "results.sqlite").read_bytes() == b""
+
+
+def test_read_only_commands_leave_the_store_file_byte_identical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _stored(tmp_path)
+    before = _digest(path)
+    home = str(tmp_path)
+    for argv in (
+        ["runs", "--store", home],
+        ["runs", "--store", home, "--json"],
+        ["runs", "--store", home, "--export", "done", "-", "--trees"],
+        ["report", "done", "--store", home, "--format", "json"],
+        ["report", "done", "--store", home],
+    ):
+        assert main(argv) == 0, argv
+    assert _digest(path) == before
+    with Store(path, readonly=True) as store, pytest.raises(StoreError, match="opened read-only"):
+        store.mark(store.require_run("done").id, "interrupted")
+    assert _digest(path) == before
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap for a read-only mount")
+def test_commands_read_a_store_on_a_read_only_mount(tmp_path: Path) -> None:
+    # As root, file modes do not stop writes; a read-only bind mount does.
+    home = tmp_path / "home"
+    _stored(home)
+    before = _digest(home / "results.sqlite")
+    sandbox = ["bwrap", "--bind", "/", "/", "--ro-bind", str(home), str(home)]
+    sandbox += ["--dev", "/dev", "--proc", "/proc", "--die-with-parent"]
+    cli = [sys.executable, "-m", "prover.cli"]
+    for args, expect in (
+        (["runs", "--store", str(home)], "done"),
+        (["report", "done", "--store", str(home)], "# miniF2F report"),
+        (["runs", "--delete", "done", "--store", str(home)], "read-only"),
+    ):
+        proc = subprocess.run(
+            [*sandbox, *cli, *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        output = proc.stdout + proc.stderr
+        assert expect in output, (args, output)
+        assert "internal error" not in output and "Traceback" not in output
+        assert proc.returncode == (2 if "--delete" in args else 0), output
+    assert _digest(home / "results.sqlite") == before
+
+
+def test_a_file_that_is_not_our_store_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    db = sqlite3.connect(foreign / "results.sqlite")
+    db.execute("CREATE TABLE notes (text TEXT)")
+    db.execute("INSERT INTO notes VALUES ('mine')")
+    db.commit()
+    db.close()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "results.sqlite").write_bytes(b"not a database at all\n" * 300)
+    for home, fragment in ((foreign, "not a prover results store"), (junk, "not an SQLite file")):
+        before = _digest(home / "results.sqlite")
+        for argv in (
+            ["runs", "--store", str(home)],
+            ["report", "x", "--store", str(home)],
+            ["runs", "--delete", "x", "--store", str(home)],
+        ):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert fragment in err and str(home / "results.sqlite") in err
+            assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+        with pytest.raises(StoreError, match=fragment):
+            Store.at_home(home)  # the writable open refuses too, before writing anything
+        assert _digest(home / "results.sqlite") == before
+        assert sorted(p.name for p in home.iterdir()) == ["results.sqlite"]
+
+
+def test_a_full_disk_is_one_line_naming_the_store(tmp_path: Path) -> None:
+    with Store.at_home(tmp_path) as store:
+        run_id = _new_run(store)
+        # SQLite's own "database or disk is full", from a page limit instead of a real disk.
+        store._db.execute("PRAGMA max_page_count = 1")
+        big = _result("big", details={"blob": "x" * 200_000})
+        with pytest.raises(StoreError) as err:
+            store.record(run_id, "big", 0, big)
+    message = str(err.value)
+    assert str(tmp_path / "results.sqlite") in message and "disk is full" in message
+    assert "free some space" in message and "\n" not in message
+
+
+def test_malformed_pages_are_one_line_naming_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _stored(tmp_path)
+    raw = bytearray(path.read_bytes())
+    page = 4096
+    raw[page : len(raw)] = b"\xa5" * (len(raw) - page)  # every page after the header, garbage
+    path.write_bytes(bytes(raw))
+    for argv in (["runs", "--store", str(tmp_path)], ["report", "done", "--store", str(tmp_path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "malformed" in err, err
+        assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+
+
+def test_a_run_being_written_is_not_deleted_and_a_deleted_run_stops_its_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Store.at_home(tmp_path) as writer:
+        run_id = _new_run(writer, "live")  # state running, owned by this (live) process
+        writer.record(run_id, "a", 0, _result("a"))
+        assert main(["runs", "--delete", "live", "--store", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "is being written right now" in err and f"pid {writer.run('live').pid}" in err
+        assert writer.require_run("live").done == 1
+        # Deleted behind the runner's back (another tool): its next record says so, one line.
+        other = sqlite3.connect(writer.path)
+        other.execute("PRAGMA foreign_keys=ON")
+        other.execute("DELETE FROM runs WHERE name = 'live'")
+        other.commit()
+        other.close()
+        with pytest.raises(StoreError, match="deleted while it was being written"):
+            writer.record(run_id, "b", 0, _result("b"))
+
+
+def test_runs_companion_options_are_required_or_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _stored(tmp_path)
+    before = _digest(path)
+    home = str(tmp_path)
+    for argv, fragment in (
+        (["runs", "--trees"], "--trees goes with --export"),
+        (["runs", "--delete", "done", "--export", "done", "x.jsonl"], "either --export or"),
+        (["runs", "--force"], "--force goes with --delete"),
+        (["runs", "--export", "done", str(tmp_path)], "is a directory"),
+        (["runs", "--export", "done", str(tmp_path / "no" / "x.jsonl")], "does not exist"),
+        (["runs", "--export", "done", "/dev/full"], "the disk is full"),
+    ):
+        assert main([*argv, "--store", home]) == 2, argv
+        err = capsys.readouterr().err
+        assert fragment in err and len(err.strip().splitlines()) == 1, err
+    assert _digest(path) == before
+    assert main(["runs", "--store", home, "--json", "--trees"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": err.strip().removeprefix("prover: error: "), "exit_code": 2}
+
+
+def test_a_store_path_that_is_a_file_or_holds_a_directory(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(StoreError, match="is a file, not a directory"):
+        Store.at_home(afile, readonly=True)
+    (tmp_path / "d" / "results.sqlite").mkdir(parents=True)
+    with pytest.raises(StoreError, match="is a directory, not a file"):
+        Store.at_home(tmp_path / "d")

@@ -6,20 +6,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from benchmarks.perf import ci, overhead, scheduler
+from benchmarks.perf import ci, overhead, scenario, scheduler
 from prover.errors import InputError
 
 _COMMANDS = {
-    "scheduler": (scheduler, "sequential loop vs the runner vs the ideal bound"),
+    "scenario": (scenario, "K theorems through the real lean-repl code on simulated processes"),
+    "scheduler": (scheduler, "what-if study on interchangeable simulated workers (not Lean)"),
     "overhead": (overhead, "tactic results per second with zero-latency stand-ins, one core"),
-    "ci": (ci, "the CI-sized run: every figure the targets are judged on (about a minute)"),
+    "ci": (ci, "the CI run: every figure the targets are judged on (real lean-repl code)"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf",
-        description="Performance harness: simulated Lean workers and GPU, real scheduler.",
+        description="Performance harness: the real lean-repl code on simulated REPL processes "
+        "and a simulated GPU.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in _COMMANDS.items():

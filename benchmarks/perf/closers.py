@@ -1,12 +1,12 @@
 """Model calls saved by cheap closers in best-first search, on a replay of real Lean runs.
 
-The same work twice: best-first on every theorem of Llemma's own miniF2F-test runs
-(shared data `llemma_formal2formal/`), once without closers and once with `search.closers`. The
-replay trace holds only (state, tactic) → result pairs that Lean really produced; the scripted
-model offers each recorded tactic behind `--decoys` wrong ones ranked above it (as
-`prover trace llemma` does). A closer counts only where Lean was recorded closing that exact
-state with that exact tactic; anything unrecorded fails, so the savings are those the recorded
-data supports, not an estimate of what a live Lean would close.
+The same work twice: best-first on every theorem of Llemma's own miniF2F-test runs (the package's
+benchmarks/data/llemma_formal2formal/), once without closers and once with `search.closers`. The
+replay trace holds only (state, tactic) → result pairs that Lean really produced; the scripted model
+offers each recorded tactic behind `--decoys` wrong ones ranked above it (as `prover trace llemma`
+does). A closer counts only where Lean was recorded closing that exact state with that exact tactic;
+anything unrecorded fails, so the savings are those the recorded data supports, not an estimate of
+what a live Lean would close.
 
     python -m benchmarks.perf.closers [--data DIR] [--decoys 8] [--closers default] [--json]
 """
@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.data import package_data
 from environments.llemma import generator_script, llemma_records
 from environments.replay import ReplayEnvironment
-from prover.config import project_root
 from prover.errors import InputError
 from prover.prompts import template
 from prover.strategies.best_first import BestFirst
@@ -50,9 +49,8 @@ class Tally:
 
 
 def default_data() -> Path:
-    """`$PROVER_SHARED_DATA/llemma_formal2formal`, else the checkout's ../shared/data copy."""
-    root = os.environ.get("PROVER_SHARED_DATA") or str(project_root().parent / "shared" / "data")
-    return Path(root) / "llemma_formal2formal"
+    """Llemma's recorded runs as shipped with the package (benchmarks/data/)."""
+    return package_data() / "llemma_formal2formal"
 
 
 def _generator(script: dict[str, Any]) -> ScriptedGenerator:

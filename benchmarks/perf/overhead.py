@@ -20,8 +20,8 @@ from typing import Any
 
 from benchmarks.perf.scheduler import UNBOUNDED_WALL, harness_config, sim_theorems
 from benchmarks.perf.sim import SimEnvironment
-from prover.cli.options import add_config_options, load_from_args
 from prover.config import Config
+from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 from prover.run import attempt_many, components
 from prover.types import Budget, ProofState

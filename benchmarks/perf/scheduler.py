@@ -1,6 +1,10 @@
-"""Scheduler benchmark: the same K simulated theorems through a sequential Llemma-style loop and
-through `prover.run.attempt_many`, against the ideal bound max(Σ tactic time / W, Σ GPU time at
-full batching).
+"""What-if scale study (`python -m benchmarks.perf scheduler`): NOT the Lean backend.
+
+The same K simulated theorems through a sequential Llemma-style loop and through
+`prover.run.attempt_many`, on `SimEnvironment`: W interchangeable worker slots with no header
+imports, recycling or per-process state. It answers "how would the scheduler do with an ideal
+backend?" for sweeps the real-backend harness is too slow for; the figures the targets are
+judged on come from `python -m benchmarks.perf ci`, which runs the lean-repl code itself.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from typing import Any
 
 from benchmarks.perf import clock
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
-from prover.cli.options import add_config_options, load_from_args
 from prover.config import Config, SimConfig
+from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, GenerationParams, Generator, ProofSession
@@ -187,6 +191,7 @@ async def run_sequential(
         _SerialEnvironment(parts.environment, lock),
         _SerialGenerator(parts.generator, lock),
         parts.strategy,
+        parts.seed,
     )
     return [await attempt(theorem, serial, budget) for theorem in theorems]
 

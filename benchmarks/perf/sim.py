@@ -199,12 +199,19 @@ class SimGenerator:
             self._engine = loop.create_task(self._serve(), name="sim-gpu")
         elif self._engine.get_loop() is not loop:
             raise RuntimeError("a sim generator serves one event loop; build one per loop")
-        request = _Request(n, loop.create_future())
+        await self.serve(n)
+        return self.world.candidates(prompt, n)
+
+    async def serve(self, sequences: int) -> None:
+        """Wait while the GPU generates `sequences` sequences in some batch."""
+        loop = asyncio.get_running_loop()
+        if self._engine is None:
+            self._engine = loop.create_task(self._serve(), name="sim-gpu")
+        request = _Request(sequences, loop.create_future())
         self._waiting.append(request)
         self.usage.requests += 1
         self._wake.set()
         await request.done
-        return self.world.candidates(prompt, n)
 
     async def _serve(self) -> None:
         cfg = self.config

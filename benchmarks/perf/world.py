@@ -72,6 +72,8 @@ class World:
         self.seed = str(config.seed)
         self.latency = LatencyModel(config)
         self._close: dict[str, float] = {}  # memo of a pure function: same answers, less hashing
+        # The harness asks for a step twice (its trace, then the simulated REPL) a moment apart.
+        self._recent: dict[tuple[str, str, str], Step] = {}
 
     def provable(self, theorem: str) -> bool:
         """Whether any tactic can close `theorem` (a fixed share of theorems, by hash)."""
@@ -93,6 +95,15 @@ class World:
 
     def step(self, theorem: str, goals: str, tactic: str) -> Step:
         """The outcome of `tactic` on `goals` of `theorem`, and its latency."""
+        key = (theorem, goals, tactic)
+        known = self._recent.get(key)
+        if known is None:
+            if len(self._recent) >= 4096:
+                self._recent.clear()
+            known = self._recent[key] = self._step(theorem, goals, tactic)
+        return known
+
+    def _step(self, theorem: str, goals: str, tactic: str) -> Step:
         cfg = self.config
         u_outcome, u_latency, u_child = _uniforms(self.seed, theorem, goals, tactic)
         seconds = self.latency.seconds(u_latency)

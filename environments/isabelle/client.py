@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,10 @@ MAX_MESSAGE_BYTES = 100 * 1024 * 1024  # PISA's own limit
 APPLY = "<apply to top level state>"
 HAMMER_MARK = "<hammer>"
 _POLL_SECONDS = 0.5  # one readiness probe; the overall wait has its own deadline
+# PISA's own per-transition timer reports expiry as "Unknown error: Timeout after N s", Scala's
+# futures as "Futures timed out after [N milliseconds]", the JVM as a TimeoutException.
+_TIMEOUT_TEXT = re.compile(r"\btime\s*out\b|\btimed\s+out\b|TimeoutException", re.IGNORECASE)
+MISSING_STATE = "Didn't find top level state"
 
 
 class PisaError(Exception):
@@ -54,10 +59,9 @@ def reply_failure(reply: str) -> Failed | None:
     if text.startswith("Step error"):
         return Failed(FailureKind.ERROR, text)
     if text.startswith("Unknown error"):
-        # PISA runs each transition under its own timer and reports expiry this way.
-        timed_out = "timed out" in text or "TimeoutException" in text
+        timed_out = _TIMEOUT_TEXT.search(text) is not None
         return Failed(FailureKind.TIMEOUT if timed_out else FailureKind.ERROR, text)
-    if text.startswith("Didn't find top level state"):
+    if text.startswith(MISSING_STATE):
         # Our states are gone: the server was restarted or re-initialised behind our back.
         return Failed(FailureKind.CRASH, text)
     if text == "Unrecognised operation.":
@@ -242,8 +246,15 @@ class PisaClient:
     async def clone(self, old: str, new: str) -> None:
         await self.command(f"<clone> {old} <clone> {new}")
 
-    async def delete(self, name: str) -> None:
-        await self.command(f"<delete> {name}")
+    async def delete(self, name: str) -> bool:
+        """Forget state `name`; False when the server holds no such state (nothing to do)."""
+        try:
+            await self.command(f"<delete> {name}")
+        except PisaError as exc:
+            if exc.transport or not str(exc).startswith(MISSING_STATE):
+                raise
+            return False
+        return True
 
     async def list_states(self) -> list[str]:
         reply = await self.command("<list states>")

@@ -1,6 +1,8 @@
-"""`prover doctor` checks for Isabelle: Java, the PISA jar, Isabelle, its heaps, our stubs.
+"""`prover doctor` checks for Isabelle: Java, the PISA jar, Isabelle, its heaps, our stubs, the
+ports and servers a run would use, and the judge.
 
-They read the default `[isabelle]` configuration, i.e. PISA_JAR and ISABELLE_PATH.
+They read the run's `[isabelle]` section (`prover doctor --config/--set`), by default the
+defaults, i.e. PISA_JAR and ISABELLE_PATH.
 """
 
 from __future__ import annotations
@@ -27,15 +29,40 @@ _ISABELLE_GET = (
 
 
 def checks(config: IsabelleConfig | None = None) -> list[Check]:
-    """One line each: stubs, java, jar (with a class per port), Isabelle, heaps, servers."""
+    """One line each: stubs, java, jar (with a class per port), Isabelle, heaps, the ports (free
+    when we start servers, answering when we attach), the judge."""
     cfg = config or IsabelleConfig()
     out = [_stubs()]
     if cfg.start:
         out += [_java(cfg), _jar(cfg)]
     out += _isabelle(cfg)
-    if not cfg.start:
+    if cfg.start:
+        out += [_free(cfg.host, port) for port in cfg.ports]
+    else:
         out += [_listening(cfg.host, port) for port in cfg.ports]
+    out.append(_judge(cfg))
     return out
+
+
+def _judge(cfg: IsabelleConfig) -> Check:
+    name = "isabelle: judge"
+    if cfg.judge == "pisa":
+        return Check(name, True, "pisa: proofs are re-run on a fresh PISA state (isabelle-pisa)")
+    home = Path(cfg.isabelle_path).expanduser() if cfg.isabelle_path else None
+    if home is None or not (home / "bin" / "isabelle").is_file():
+        return Check(
+            name,
+            False,
+            "build: no local Isabelle, so every proof would be an error (not judged)",
+            f'{_ISABELLE_GET}   # or judge through PISA: --set isabelle.judge="pisa"',
+        )
+    heap = _heap(home, cfg.judge_logic)
+    return Check(
+        name,
+        heap is not None,
+        f"build: isabelle process -l {cfg.judge_logic} ({heap or 'heap not built'})",
+        f"{home}/bin/isabelle build -b {cfg.judge_logic}   # or set isabelle.judge_logic",
+    )
 
 
 def _stubs() -> Check:
@@ -136,6 +163,22 @@ def _heap(home: Path, session: str) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def _free(host: str, port: int) -> Check:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host if host != "localhost" else "127.0.0.1", port))
+            ok, detail = True, f"{host}:{port} is free for the PISA server we start"
+        except OSError as exc:
+            ok, detail = False, f"{host}:{port} is in use ({exc.strerror or exc})"
+    return Check(
+        f"isabelle: port {port}",
+        ok,
+        detail,
+        "choose free ports (--set isabelle.ports=[...]) or attach: --set isabelle.start=false",
+    )
 
 
 def _listening(host: str, port: int) -> Check:

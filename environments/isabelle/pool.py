@@ -15,13 +15,22 @@ class ServerPool:
     """Starts (or attaches to) a server per port on first use and lends each to one session.
 
     A server returned dead, or unusable after a timeout, is restarted (ours) or re-initialised
-    (attached) before it is lent again; a port that cannot be brought back leaves the pool.
+    (attached) before it is lent again, up to `restart_attempts` times with a doubling pause
+    from `backoff_seconds`; only a port that fails all of them leaves the pool.
     """
 
     def __init__(
-        self, launch: Launch, ports: Sequence[int], tracker: ProcessTracker | None = None
+        self,
+        launch: Launch,
+        ports: Sequence[int],
+        tracker: ProcessTracker | None = None,
+        *,
+        restart_attempts: int = 5,
+        backoff_seconds: float = 2.0,
     ) -> None:
         self.tracker = tracker or ProcessTracker()
+        self.restart_attempts = max(1, restart_attempts)
+        self.backoff_seconds = backoff_seconds
         self.servers = [PisaServer(launch, port, self.tracker) for port in ports]
         self._idle: asyncio.Queue[PisaServer | None] = asyncio.Queue()
         self._start_lock = asyncio.Lock()
@@ -83,16 +92,34 @@ class ServerPool:
             except ProverError as exc:
                 raise BackendError(f"PISA server on port {server.port} is lost: {exc}") from exc
 
+    @property
+    def launches(self) -> int:
+        """JVMs started so far, over all ports (one per port in a healthy run)."""
+        return sum(s.launches for s in self.servers)
+
+    @property
+    def initialisations(self) -> int:
+        """PISA initialisations so far, over all ports (one per port in a healthy run)."""
+        return sum(s.initialisations for s in self.servers)
+
     async def _bring_back(self, server: PisaServer) -> None:
-        try:
-            await self.recover(server)
-        except BackendError as exc:
-            self._lost[server.port] = str(exc)
-            self._usable -= 1
-            if self._usable == 0:
-                self._idle.put_nowait(None)
+        """Restart `server` with backoff; it leaves the pool only after every attempt failed."""
+        pause = self.backoff_seconds
+        for attempt in range(self.restart_attempts):
+            try:
+                await self.recover(server)
+            except BackendError as exc:
+                self._lost[server.port] = str(exc)
+                if attempt + 1 < self.restart_attempts:
+                    await asyncio.sleep(pause)  # backoff: a deliberate pause, not a poll
+                    pause *= 2
+                continue
+            self._lost.pop(server.port, None)
+            self._idle.put_nowait(server)
             return
-        self._idle.put_nowait(server)
+        self._usable -= 1
+        if self._usable == 0:
+            self._idle.put_nowait(None)
 
     def _why_lost(self) -> str:
         return "; ".join(self._lost.values()) or "all servers failed"

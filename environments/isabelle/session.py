@@ -20,6 +20,7 @@ from environments.isabelle.pool import ServerPool
 from environments.isabelle.server import THEORY_STATE, PisaServer
 from prover.config import DSP_HEURISTICS
 from prover.errors import BackendError, InputError
+from prover.strategies.closers import RAN_PREFIX
 from prover.types import (
     Failed,
     FailureKind,
@@ -34,7 +35,7 @@ from prover.types import (
 
 _R = TypeVar("_R")
 
-CHECKER = "isabelle"
+CHECKER = "isabelle-pisa"  # a fresh re-run through PISA; the batch judge is "isabelle-build"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ class _Closed(Exception):
     """A step closed the proof (or the gap) before the text ended."""
 
 
+class _Screened(Exception):
+    """A command piece Isabelle split the text into was refused by the screen."""
+
+    def __init__(self, failed: Failed) -> None:
+        super().__init__(failed.message)
+        self.failed = failed
+
+
 class IsabelleSession:
     """A theorem opened on a server lent by the pool; returned to the pool on `close`."""
 
@@ -95,6 +104,9 @@ class IsabelleSession:
         self._created: list[str] = []
         self._hammer_found: dict[str, str] = {}  # state text -> tactic that closed it
         self._broken: str | None = None
+        # A call was cancelled (wall clock) while the server worked on it: the server is still
+        # busy, so it is re-initialised on close instead of being asked to delete states.
+        self._interrupted = False
         self._initial: ProofState | None = None
         self._lock = asyncio.Lock()  # one call at a time: PISA's state map is not thread-safe
 
@@ -104,7 +116,12 @@ class IsabelleSession:
         """Run the statement on the server's theory state; raises InputError if Isabelle
         refuses it, BackendError if the server fails."""
         try:
-            commands = await self._commands(self.statement)
+            try:
+                commands = await self._commands(self.statement)
+            except _Screened as exc:
+                raise InputError(
+                    f"the statement of {self.theorem.name} is not usable: {exc.failed.message}"
+                ) from None
             if len(commands) != 1 or not isar.is_statement(commands[0]):
                 raise InputError(
                     f"the statement of {self.theorem.name} must be one `theorem …` without a "
@@ -112,6 +129,9 @@ class IsabelleSession:
                 )
             name, text = await self._step(THEORY_STATE, self.statement)
             level = await self._client.proof_level(name)
+        except asyncio.CancelledError:
+            self._interrupted = True  # the server may still be busy with the statement
+            raise
         except PisaError as exc:
             if exc.server_unusable:
                 await self._recover_quietly()
@@ -158,21 +178,30 @@ class IsabelleSession:
         if not isinstance(handle, IsarHandle):
             return Failed(FailureKind.ERROR, "this state does not come from an Isabelle session")
         async with self._lock:
-            if self._broken is not None:
-                return Failed(FailureKind.CRASH, self._broken)
+            self._check_usable()
             try:
                 return await work(handle)
             except _Closed as exc:
                 return Failed(FailureKind.REJECTED, str(exc))
+            except _Screened as exc:
+                return exc.failed
             except PisaError as exc:
                 return await self._failure(exc)
+            except asyncio.CancelledError:
+                self._interrupted = True
+                raise
+
+    def _check_usable(self) -> None:
+        """A session whose server was lost cannot go on: the attempt ends as an `error`."""
+        if self._broken is not None:
+            raise BackendError(self._broken)
 
     async def _run(self, handle: IsarHandle, text: str, tactic: str) -> TacticResult:
         name = await self._ensure(handle)
-        commands = await self._commands(tactic)
+        commands = await self._commands(tactic, allow_eval=self._hammer.allow_eval)
         if not commands:
             return Failed(FailureKind.ERROR, "the tactic holds no Isar command")
-        path, messages, done = handle.path, [], False
+        path, messages, done, ran = handle.path, [], False, []
         # The bare hammer command (e.g. `normalhammer`) is Sledgehammer alone: callers that ran
         # the heuristics themselves (the sketch strategy's closers) must not pay for them twice.
         hammer_only = tactic.strip() == self._hammer.command and tactic.strip() not in (
@@ -191,9 +220,12 @@ class IsabelleSession:
             else:
                 step = command.strip()
                 name, text = await self._step(name, step)
+            ran.append(step)
             path = (*path, step)
             self._names[path] = name
             done = self._closes(await self._client.proof_level(name), handle)
+        if messages:  # a hammer step: say exactly which text ran, so the proof records it
+            messages.append(RAN_PREFIX + isar.assemble(ran))
         if done:
             return Finished(tuple(messages))
         new = IsarHandle(name, self._generation, path, handle.gap_level)
@@ -207,19 +239,34 @@ class IsabelleSession:
             return Verdict(VerdictStatus.REJECTED, CHECKER, screened.message)
         async with self._lock:
             if self._broken is not None:
-                return Verdict(VerdictStatus.REJECTED, CHECKER, f"not checked: {self._broken}")
+                return Verdict(VerdictStatus.ERROR, CHECKER, f"not checked: {self._broken}")
             try:
                 return await self._verify(proof)
             except _Closed as exc:
                 return Verdict(VerdictStatus.REJECTED, CHECKER, str(exc))
+            except _Screened as exc:
+                return Verdict(VerdictStatus.REJECTED, CHECKER, exc.failed.message)
             except PisaError as exc:
-                failed = await self._failure(exc)
-                what = "the check did not complete" if exc.transport else "Isabelle refused it"
-                return Verdict(VerdictStatus.REJECTED, CHECKER, f"{what}: {failed.message}")
+                try:
+                    failed = await self._failure(exc)
+                except BackendError as lost:
+                    return Verdict(VerdictStatus.ERROR, CHECKER, f"not checked: {lost}")
+                if exc.transport or exc.server_unusable:
+                    return Verdict(
+                        VerdictStatus.ERROR,
+                        CHECKER,
+                        f"the check did not complete: {failed.message}",
+                    )
+                return Verdict(
+                    VerdictStatus.REJECTED, CHECKER, f"Isabelle refused it: {failed.message}"
+                )
+            except asyncio.CancelledError:
+                self._interrupted = True
+                raise
 
     async def _verify(self, proof: str) -> Verdict:
         self._sync()
-        commands = await self._commands(proof)
+        commands = await self._commands(proof, allow_eval=self._hammer.allow_eval)
         if commands and isar.is_statement(commands[0]):
             if not isar.same_statement(commands[0], self.statement):
                 raise _Closed("the proof text states a different theorem")
@@ -269,7 +316,9 @@ class IsabelleSession:
         self, handle: IsarHandle, text: str, sketch: str
     ) -> tuple[ProofState, ...] | Failed:
         name = await self._ensure(handle)
-        commands = await self._commands(sketch)
+        commands = await self._commands(
+            sketch, allow_sorry=True, allow_eval=self._hammer.allow_eval
+        )
         if commands and isar.is_statement(commands[0]):
             if not isar.same_statement(commands[0], self.statement) or handle.path:
                 raise _Closed("the sketch states a different theorem (or not from the start)")
@@ -282,7 +331,7 @@ class IsabelleSession:
             if self._closes(level, handle):
                 raise _Closed(f"the sketch goes on after the proof is closed (step {i + 1})")
             gap = isar.is_gap(command, (self._hammer.command,))
-            if gap or isar.command_word(command) == "sorry":
+            if gap or isar.command_word(command) in ("sorry", "\\<proof>"):
                 here = IsarHandle(name, self._generation, path, gap_level=level)
                 gaps.append(ProofState((text.strip(),), here))
                 step = "sorry"  # Isabelle skips the goal; the gap is closed later
@@ -309,7 +358,7 @@ class IsabelleSession:
     async def close(self) -> None:
         """Delete the states this session made and give the server back to the pool."""
         async with self._lock:
-            healthy = self._broken is None
+            healthy = self._broken is None and not self._interrupted
             self._sync()
             try:
                 if healthy:
@@ -324,18 +373,25 @@ class IsabelleSession:
     # -- internals -----------------------------------------------------------------------------
 
     def _new_name(self) -> str:
-        name = f"{self._prefix}_{next(self._counter)}"
-        self._created.append(name)
-        return name
+        return f"{self._prefix}_{next(self._counter)}"
 
     async def _step(self, old: str, action: str) -> tuple[str, str]:
         new = self._new_name()
-        return new, await self._client.apply(old, action, new)
+        text = await self._client.apply(old, action, new)
+        self._created.append(new)  # PISA stores a state only when its step succeeded
+        return new, text
 
-    async def _commands(self, text: str) -> list[str]:
-        """Isabelle's commands in `text`, gaps written `sledgehammer`, comment-only pieces gone."""
+    async def _commands(
+        self, text: str, *, allow_sorry: bool = False, allow_eval: bool = False
+    ) -> list[str]:
+        """Isabelle's commands in `text`, gaps written `sledgehammer`, comment-only pieces gone;
+        every piece is screened (raises _Screened), since the pieces are what Isabelle runs."""
         pieces = await self._client.parse(isar.with_gap_word(text, self._hammer.command))
-        return [p for p in pieces if not isar.is_blank(p)]
+        commands = [p for p in pieces if not isar.is_blank(p)]
+        screened = isar.screen_pieces(commands, allow_sorry=allow_sorry, allow_eval=allow_eval)
+        if screened is not None:
+            raise _Screened(screened)
+        return commands
 
     @staticmethod
     def _closes(level: int, handle: IsarHandle) -> bool:
@@ -363,6 +419,7 @@ class IsabelleSession:
         new = self._new_name()
         try:
             reply = await self._client.hammer(name, new, self._hammer.command)
+            self._created.append(new)
         except PisaError as exc:
             if exc.server_unusable:
                 raise
@@ -402,9 +459,11 @@ class IsabelleSession:
         return name
 
     async def _failure(self, exc: PisaError) -> Failed:
-        """The result for a failed call; an unusable server is restarted first."""
+        """The result for a failed call; an unusable server is restarted first, and a server
+        that cannot be brought back ends the attempt (BackendError: status `error`)."""
         if exc.server_unusable:
             await self._recover_quietly()
+            self._check_usable()
         return exc.failed
 
     async def _recover_quietly(self) -> None:

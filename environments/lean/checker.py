@@ -22,7 +22,7 @@ from environments.lean.replies import (
     RequestFailure,
     parse_command_reply,
 )
-from environments.lean.screen import ScreenPolicy, screen, screen_header
+from environments.lean.screen import ScreenPolicy, screen, screen_header, screen_statement
 from environments.lean.statement import (
     Statement,
     axioms_command,
@@ -144,8 +144,12 @@ class WholeProofChecker:
         await self.close()
 
     def refusal(self, theorem: Theorem, proof: str) -> Verdict | None:
-        """The screen's verdict, if it refuses the header or the proof."""
-        refused = screen_header(theorem.header, self._policy) or screen(proof, self._policy)
+        """The screen's verdict, if it refuses the header, the statement or the proof."""
+        refused = (
+            screen_header(theorem.header, self._policy)
+            or screen_statement(theorem.statement, self._policy)
+            or screen(proof, self._policy)
+        )
         return rejected(refused.message) if refused is not None else None
 
     async def check(self, theorem: Theorem, proof: str) -> Verdict:
@@ -180,10 +184,13 @@ class WholeProofChecker:
                 declared = parse_command_reply(
                     await worker.command(check_type_command(statement.name), timeout, env=reply.env)
                 )
+            # The checker could not run: that says nothing about the proof.
             except ReplTimeout as exc:
-                return rejected(f"timeout: {exc} (lean.verify_timeout)")
+                return Verdict(
+                    VerdictStatus.ERROR, CHECKED_BY, f"timeout: {exc} (lean.verify_timeout)"
+                )
             except ReplCrash as exc:
-                return rejected(f"crash: {exc}")
+                return Verdict(VerdictStatus.ERROR, CHECKED_BY, f"crash: {exc}")
             except BackendError as exc:  # e.g. the header does not elaborate
                 return rejected(str(exc))
         return judge(Replies(reply, axioms, declared), reference, self._allowed)

@@ -1,4 +1,5 @@
-"""`prover doctor` checks for Lean: the toolchain, the built lake-project, and a live REPL."""
+"""`prover doctor` checks for Lean: the toolchain, the built lake-project, a live REPL, and which
+judge decides whether a proof counts (with its tools built or not)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from environments.lean.replies import RequestFailure, parse_command_reply
 from environments.lean.toolchain import (
     LEAN_TOOLCHAIN,
     SETUP_COMMAND,
+    checker_binary,
+    export_binary,
     find_tool,
     mathlib_olean,
     project_dir,
@@ -26,7 +29,8 @@ TRIVIAL_COMMAND = "example : 1 + 1 = 2 := rfl"
 
 
 def checks(config: LeanConfig | None = None) -> list[Check]:
-    """Toolchain (elan, lake, Lean v4.24.0), lake-project built, and `lake exe repl` answering."""
+    """Toolchain (elan, lake, Lean v4.24.0), lake-project built, `lake exe repl` answering, and
+    the active judge."""
     config = config or LeanConfig()
     toolchain = _toolchain()
     built = _built(config)
@@ -39,7 +43,34 @@ def checks(config: LeanConfig | None = None) -> list[Check]:
             "not tried: needs the toolchain and a built lake-project",
             SETUP_COMMAND,
         )
-    return [toolchain, built, repl]
+    return [toolchain, built, repl, judge_check(config)]
+
+
+def judge_check(config: LeanConfig) -> Check:
+    """Which judge decides (lean.judge) and, for the kernel judge, whether its tools are built."""
+    if config.judge == "repl":
+        return Check(
+            "lean judge",
+            True,
+            "repl: the REPL whole-proof check alone (verified_by lean-repl); the kernel judge "
+            'is off (lean.judge = "repl")',
+        )
+    project = project_dir(config)
+    missing = [p for p in (export_binary(project), checker_binary(project)) if not p.is_file()]
+    if find_tool("lake") is None or missing:
+        what = ", ".join(p.name for p in missing) or "lake"
+        return Check(
+            "lean judge",
+            False,
+            f"kernel (verified_by lean-kernel), but {what} not built in {project}: every proof's "
+            "verdict is `error`",
+            f"{SETUP_COMMAND}  # or judge with the REPL alone: --set lean.judge=repl",
+        )
+    return Check(
+        "lean judge",
+        True,
+        f"kernel (verified_by lean-kernel): lean4export and lean4checker built in {project}",
+    )
 
 
 def _toolchain() -> Check:

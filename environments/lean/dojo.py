@@ -21,7 +21,7 @@ from environments.lean.dojo_doctor import doctor_checks
 from environments.lean.dojo_factory import DojoFactory, LeanDojoFactory
 from environments.lean.dojo_process import release
 from environments.lean.dojo_recheck import load_checker, repl_unavailable
-from environments.lean.dojo_session import LeanDojoSession
+from environments.lean.dojo_session import DojoCounters, LeanDojoSession
 from environments.lean.dojo_settings import load_lean_dojo
 from environments.lean.dojo_target import dojo_theorem, target_of
 from environments.lean.screen import ScreenPolicy
@@ -39,20 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DojoCounters:
-    """Running counts of what the backend did, shared by an environment's sessions."""
-
-    started: int = 0
-    stopped: int = 0
-    restarts: int = 0
-    timeouts: int = 0
-    crashes: int = 0
-    out_of_memory: int = 0
-    replayed_tactics: int = 0
-    init_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,7 +189,8 @@ class LeanDojoEnvironment:
             self._slots.release()
 
     async def judge(self, theorem: Theorem, proof: str) -> Verdict:
-        """The lean-repl whole-proof check where it can run; LeanDojo's own word is unchecked."""
+        """lean-repl's judge (`lean.judge`: the kernel judge, or the REPL whole-proof check)
+        where lake-project is usable; LeanDojo's own word is unchecked."""
         checker, reason = self.whole_proof_checker()
         if checker is not None and not theorem.statement.strip():
             checker, reason = None, "the theorem carries no statement text to re-check"
@@ -216,7 +203,7 @@ class LeanDojoEnvironment:
         return await checker.check(theorem, proof)
 
     def whole_proof_checker(self) -> tuple[Any | None, str]:
-        """The lean-repl whole-proof checker if usable, else None and why not."""
+        """lean-repl's judge if usable, else None and why not."""
         if self.settings.recheck == "off":
             return None, "lean_dojo.recheck is 'off'"
         if self._checker_reason is None:

@@ -9,6 +9,7 @@ from environments.lean.dojo_factory import trace_command, traced_dirname
 from environments.lean.dojo_settings import TOKEN_VARIABLE, cache_dir
 from prover.config import LeanDojoConfig
 from prover.doctor import Check, package_version
+from prover.dojo_target import LLEMMA_COMMIT, LLEMMA_REPO
 from prover.processes import command_exists
 
 ELAN_INSTALL = (
@@ -18,8 +19,6 @@ ELAN_INSTALL = (
 
 def doctor_checks() -> list[Check]:
     """LeanDojo installed, git and lake present, GitHub token, cache, Llemma's miniF2F traced."""
-    from benchmarks.leandojo import LLEMMA_COMMIT, LLEMMA_REPO
-
     settings = LeanDojoConfig()
     version = package_version("lean-dojo")
     checks = [

@@ -1,7 +1,8 @@
-"""Whether a proof found through LeanDojo can be re-checked by the lean-repl whole-proof checker.
+"""Whether a proof found through LeanDojo can be judged by lean-repl's judge (`lean.judge`).
 
-Both lean-repl modules are imported lazily: the LeanDojo backend works without them, and then a
-proof rests on LeanDojo's own check (the verdict says so).
+With `lean.judge = "kernel"` (default) that is the kernel judge (judge.py), else the REPL
+whole-proof checker. The lean-repl modules are imported lazily: the LeanDojo backend works
+without them, and then a proof rests on LeanDojo's own check (the verdict says so).
 """
 
 from __future__ import annotations
@@ -26,10 +27,18 @@ def repl_unavailable(lean: LeanConfig) -> str | None:
 
 
 def load_checker(config: Config) -> tuple[Any | None, str]:
-    """The whole-proof checker, or None and the reason it is not available."""
+    """The configured Lean judge (`check(theorem, proof)`, `close()`), or None and the reason
+    it is not available."""
     reason = repl_unavailable(config.lean)
     if reason is not None:
         return None, f"the lean-repl backend is not usable: {reason}"
+    if config.lean.judge == "kernel":
+        try:
+            from environments.lean.judge import KernelJudge
+            from prover.sandbox import policy_for
+        except ImportError as exc:
+            return None, f"the kernel judge's whole-proof checker is not installed ({exc})"
+        return KernelJudge(config.lean, policy_for(config)), ""
     try:
         from environments.lean.checker import WholeProofChecker
     except ImportError as exc:

@@ -13,13 +13,15 @@ import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from environments.lean.dojo_factory import DojoFactory
 from environments.lean.dojo_process import CWD_LOCK, OOM_EXIT_CODE, exit_code, kill_group
 from environments.lean.dojo_process import process_group as _process_group
 from environments.lean.dojo_target import DojoTarget
-from environments.lean.screen import screen
+from environments.lean.screen import ScreenPolicy, screen
 from environments.lean.statement import assemble as assemble_proof
+from prover.config import LeanDojoConfig
 from prover.errors import BackendError, InputError, ProverError
 from prover.types import (
     Failed,
@@ -33,8 +35,45 @@ from prover.types import (
     VerdictStatus,
 )
 
-if TYPE_CHECKING:
-    from environments.lean.dojo import LeanDojoEnvironment
+
+@dataclass
+class DojoCounters:
+    """Running counts of what the backend did, shared by an environment's sessions."""
+
+    started: int = 0
+    stopped: int = 0
+    restarts: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    out_of_memory: int = 0
+    replayed_tactics: int = 0
+    init_failures: int = 0
+
+
+class DojoHost(Protocol):
+    """What a session uses of its environment (LeanDojoEnvironment): the thread pool, the
+    register of live Dojos, shared settings and counters. Nothing else is reached into."""
+
+    settings: LeanDojoConfig
+    screen_policy: ScreenPolicy
+    lean_dojo: Any  # the imported lean_dojo module
+    factory: DojoFactory
+    counters: DojoCounters
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]: ...
+
+    def track(self, dojo: Any) -> None: ...
+
+    def is_live(self, dojo: Any) -> bool: ...
+
+    def release_blocking(self, dojo: Any) -> None: ...
+
+    def release_failed_enter(self, dojo: Any) -> None: ...
+
+    def session_closed(self, session: LeanDojoSession) -> None: ...
+
+    def whole_proof_checker(self) -> tuple[Any | None, str]: ...
+
 
 CHECKED_BY = "lean-dojo"
 START_GRACE_SECONDS = 60  # on top of lean_dojo.timeout: LeanDojo's own steps before Lean runs
@@ -51,7 +90,7 @@ class _Handle:
 class LeanDojoSession:
     """A Dojo for one theorem; restarted (and its states replayed) after a timeout or crash."""
 
-    def __init__(self, env: LeanDojoEnvironment, theorem: Theorem, target: DojoTarget) -> None:
+    def __init__(self, env: DojoHost, theorem: Theorem, target: DojoTarget) -> None:
         self.theorem = theorem
         self.target = target
         self._env = env

@@ -184,7 +184,7 @@ def _error_text(messages: tuple[Message, ...]) -> str:
 
 
 def classify_tactic(reply: TacticReply | RequestFailure, *, gap: bool = False) -> Classified:
-    """The meaning of a tactic reply (PROTOCOLS.md §1).
+    """The meaning of a tactic reply (the rules are in the module docstring).
 
     `gap` is for states that stand for one `sorry` of a sketch: the REPL keeps the theorem's root
     goal for them, so `proofStatus` speaks about the whole sketch; closing the gap is then "no

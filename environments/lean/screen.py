@@ -1,10 +1,10 @@
-"""The screen: proof text refused before it reaches Lean, each refusal naming its rule.
+"""The screen: Lean text refused before it reaches Lean, each refusal naming its rule.
 
-Tactics that could fake a proof, run arbitrary code, change the checker, or close the theorem and
-start a new command are refused. The screen reads code with comments removed (so English in a
-comment does not trip it) but keeps string contents (so nothing hides in a string), and refuses
-text it cannot read (an unterminated comment or string). It is the first of three lines of defence:
-the whole-proof check still rejects errors, sorries, foreign axioms and changed statements.
+It refuses what could fake a proof, run code (code runners, metaprogramming names, configuration
+values that are not literals), switch checks off, start another command, or be read differently
+by Lean than by the screen (lexer.py follows Lean's token rules and refuses what it cannot read;
+characters where Python and Lean split lines differently are refused). It is the cheap first
+filter and the host-safety line, never the judge: the whole-proof check or the kernel judge decides.
 """
 
 from __future__ import annotations
@@ -13,34 +13,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from environments.lean.lexer import Token, UnreadableText, lex
 from prover.config import LeanConfig
-
-# Lean's own identifier characters (Lean.isIdFirst / isIdRest / isLetterLike / isSubScriptAlnum).
-
-
-def _letter_like(c: str) -> bool:
-    o = ord(c)
-    return (
-        (0x3B1 <= o <= 0x3C9 and o != 0x3BB)
-        or (0x391 <= o <= 0x3A9 and o not in (0x3A0, 0x3A3))
-        or 0x3CA <= o <= 0x3FB
-        or 0x1F00 <= o <= 0x1FFE
-        or 0x2100 <= o <= 0x214F
-        or 0x1D49C <= o <= 0x1D59F
-    )
-
-
-def _subscript(c: str) -> bool:
-    o = ord(c)
-    return 0x2080 <= o <= 0x208C or 0x2090 <= o <= 0x209C or 0x1D62 <= o <= 0x1D6A
-
-
-def _id_first(c: str) -> bool:
-    return (c.isascii() and c.isalpha()) or c == "_" or _letter_like(c)
-
-
-def _id_rest(c: str) -> bool:
-    return (c.isascii() and c.isalnum()) or c in "_'!?" or _letter_like(c) or _subscript(c)
 
 
 @dataclass(frozen=True)
@@ -236,222 +210,307 @@ _HASH_COMMANDS = frozenset(
         "exit_on_error",
     }
 )
-_HASH = re.compile(r"#([A-Za-z_][A-Za-z_0-9]*)")
-_SET_OPTION = re.compile(r"\bset_option\b\s*((?:«[^»]*»|[^\s«])*)")
-_OPEN_IN = re.compile(r"\bopen\b[^\n]*?(?<!«)\bin\b(?!»)")  # `«in»` is a name, not `in`
-_NATIVE_CONFIG = re.compile(r"(?:\+\s*native\b|\bnative\s*:=\s*true\b)")
-_CHAR = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|.)|[^\\'\n])'")
+# Namespaces and names of Lean's metaprogramming and IO: a proof never needs them, and with them a
+# term (a tactic's configuration value, say) is code that runs inside the checker.
+_META = frozenset(
+    {
+        "Lean",
+        "IO",
+        "EIO",
+        "BaseIO",
+        "System",
+        "Elab",
+        "Meta",
+        "MetaM",
+        "TacticM",
+        "TermElabM",
+        "CommandElabM",
+        "CoreM",
+        "Mathlib",
+        "Aesop",
+        "Qq",
+        "Batteries",
+        "addDecl",
+        "addAndCompile",
+        "evalExpr",
+        "evalConst",
+        "do",
+    }
+)
+# Characters where Lean and Python disagree about line ends (str.splitlines breaks at them, Lean's
+# `--` comment does not), and other control characters no proof needs.
+_BREAKS = frozenset("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_ARITHMETIC = frozenset("+-*/%^")
+# Inside comments, strings and «…» names: after a syntax error Lean resumes parsing commands at the
+# error's position, which may lie inside such text, so code-running words there are refused too.
+_HIDDEN = re.compile(
+    r"#[A-Za-z_]|(?<![\w'!?.])(?:(?:run_tac|run_cmd|run_elab|run_meta|by_elab|elab|elab_rules"
+    r"|macro|macro_rules|syntax|initialize|builtin_initialize|unsafe\w*|implemented_by|extern)"
+    r"(?![\w'!?])|(?:Lean|IO)\s*\.)"
+)
+# Inside an identifier: an unknown tactic `xrun_cmd …` is a syntax error reported one character
+# into the name, so Lean resumes parsing commands at `run_cmd …`.
+_HIDDEN_IN_NAME = re.compile(
+    r"run_cmd|run_elab|run_meta|run_tac|by_elab|elab|macro|syntax|initialize|set_option"
+)
+# Tactic keywords that bind a name with `:=`: their values are proofs, not configuration.
+_BINDERS = frozenset({"have", "let", "set", "obtain", "suffices", "show", "haveI", "letI", "this"})
 
 
-class UnreadableText(Exception):
-    """Text whose comments or strings do not end: the screen cannot read it."""
-
-
-def _skip_block_comment(text: str, i: int) -> int:
-    """Index after the (nested) block comment starting at `i` (which holds `/-`)."""
-    depth = 0
-    n = len(text)
-    while i < n:
-        if text.startswith("/-", i):
-            depth += 1
-            i += 2
-        elif text.startswith("-/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    raise UnreadableText("an unterminated block comment")
-
-
-def _skip_raw_string(text: str, i: int) -> int | None:
-    """Index after a raw string `r#…#"…"#…#` starting at `i`, or None if there is none."""
-    m = re.compile(r'r(#*)"').match(text, i)
-    if m is None:
-        return None
-    close = '"' + m.group(1)
-    end = text.find(close, m.end())
-    if end < 0:
-        raise UnreadableText("an unterminated raw string")
-    return end + len(close)
-
-
-def _after_identifier(text: str, i: int) -> bool:
-    return i > 0 and _id_rest(text[i - 1])
+def _bad_character(text: str) -> Refusal | None:
+    for i, c in enumerate(text):
+        lone_cr = c == "\r" and not text.startswith("\r\n", i)
+        control = (ord(c) < 0x20 and c not in "\t\n\r") or 0x7F <= ord(c) < 0xA0
+        if c in _BREAKS or lone_cr or control:
+            return Refusal(
+                "control-character",
+                f"U+{ord(c):04X} at offset {i}: Python would split a line there and Lean would not "
+                "(or it is a control character); remove it",
+            )
+    return None
 
 
 def code_view(text: str) -> str:
-    """`text` with comments blanked (newlines kept); strings, interpolations, chars and `«…»`
-    identifiers untouched.
+    """`text` with comments blanked (newlines kept); everything else untouched.
 
-    Raises UnreadableText on an unterminated comment, string or `«…»`. It reads text the way Lean's
-    scanner does: `--` inside `«…»` or a string is not a comment, and `{…}` is code only inside
-    an interpolated string (`s!"…"`, `m!"…"`, `f!"…"`, …), where Lean reads it as code too.
+    Raises UnreadableText where the lexer (lexer.py, Lean's token rules) cannot read the text.
     """
-    out: list[str] = []
-    # Each frame: "code" (with a brace depth, or None at top level) or "string".
-    frames: list[list[object]] = [["code", None]]
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        kind, depth = frames[-1]
-        if kind in ("string", "istring"):
-            if c == "\\" and i + 1 < n:
-                out.append(text[i : i + 2])
-                i += 2
-            elif c == '"':
-                frames.pop()
-                out.append(c)
-                i += 1
-            elif c == "{" and kind == "istring":
-                frames.append(["code", 0])
-                out.append(c)
-                i += 1
-            else:
-                out.append(c)
-                i += 1
-            continue
-        if c == "«":
-            # An escaped identifier: Lean reads everything up to `»` as part of the name.
-            end = text.find("»", i + 1)
-            if end < 0:
-                raise UnreadableText("an unterminated «…» identifier")
-            out.append(text[i : end + 1])
-            i = end + 1
-        elif text.startswith("--", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            out.append(" " * (end - i))
-            i = end
-        elif text.startswith("/-", i):
-            end = _skip_block_comment(text, i)
-            out.append("".join(ch if ch == "\n" else " " for ch in text[i:end]))
-            i = end
-        elif c == '"':
-            interpolated = i >= 2 and text[i - 1] == "!" and _id_rest(text[i - 2])
-            frames.append(["istring" if interpolated else "string", None])
-            out.append(c)
-            i += 1
-        elif c == "r" and not _after_identifier(text, i) and text.startswith(("r#", 'r"'), i):
-            end = _skip_raw_string(text, i)
-            if end is None:
-                out.append(c)
-                i += 1
-            else:
-                out.append(text[i:end])
-                i = end
-        elif c == "'" and not _after_identifier(text, i) and _CHAR.match(text, i):
-            m = _CHAR.match(text, i)
-            assert m is not None
-            out.append(m.group(0))
-            i = m.end()
-        elif depth is not None and c == "{":
-            frames[-1][1] = depth + 1  # type: ignore[operator]
-            out.append(c)
-            i += 1
-        elif depth is not None and c == "}":
-            if depth == 0:
-                frames.pop()  # back into the interpolated string
-            else:
-                frames[-1][1] = depth - 1  # type: ignore[operator]
-            out.append(c)
-            i += 1
-        else:
-            out.append(c)
-            i += 1
-    if len(frames) > 1:
-        raise UnreadableText("an unterminated string literal")
+    lexed = lex(text)
+    out = list(text)
+    for start, end in lexed.comments:
+        for k in range(start, end):
+            if out[k] != "\n":
+                out[k] = " "
     return "".join(out)
 
 
-def identifiers(code: str) -> Iterator[tuple[str, int]]:
-    """Identifier tokens (« » escapes removed) with their offsets, as Lean's scanner splits them."""
-    i, n = 0, len(code)
-    while i < n:
-        c = code[i]
-        if not (_id_first(c) or c == "«") or (i > 0 and _id_rest(code[i - 1])):
-            i += 1
+def identifiers(text: str) -> Iterator[tuple[str, int]]:
+    """Identifier and name-literal tokens (« » escapes removed) with their offsets."""
+    for token in lex(text).tokens:
+        if token.kind in ("ident", "name"):
+            yield token.name, token.start
+
+
+def _glued(a: Token, b: Token) -> bool:
+    return a.end == b.start
+
+
+def _assign_at(tokens: tuple[Token, ...], k: int) -> bool:
+    """Whether tokens k, k+1 spell `:=`."""
+    return (
+        k + 1 < len(tokens)
+        and tokens[k].text == ":"
+        and tokens[k + 1].text == "="
+        and _glued(tokens[k], tokens[k + 1])
+    )
+
+
+def _line_start(text: str, tokens: tuple[Token, ...], k: int) -> bool:
+    """Whether token k is the first on its line (comments do not count)."""
+    return k == 0 or "\n" in text[tokens[k - 1].end : tokens[k].start]
+
+
+_CLOSE = {"(": ")", "[": "]", "{": "}", "⟨": "⟩"}
+
+
+def _value_end(tokens: tuple[Token, ...], k: int) -> int:
+    """Index of the `,` `)` `}` `]` `⟩` ending the value that starts at token k (brackets nest)."""
+    depth = 0
+    while k < len(tokens):
+        t = tokens[k].text if tokens[k].kind == "symbol" else ""
+        if t in _CLOSE:
+            depth += 1
+        elif t in (")", "]", "}", "⟩"):
+            if depth == 0:
+                return k
+            depth -= 1
+        elif t == "," and depth == 0:
+            return k
+        k += 1
+    return k
+
+
+def _literal(tokens: tuple[Token, ...], k: int, end: int) -> int | None:
+    """Index after a literal value starting at k (before `end`), or None if it is not one.
+
+    Literals: numbers, `true`/`false`, a name, `.ctor`, `-x`, `x op y` for + - * / % ^,
+    `(x)`, `(x : T)`, `[x, …]`, `⟨x, …⟩` and `{ f := x, … }`: values a configuration is made of,
+    never a function applied to something (that would be code the tactic runs).
+    """
+    k = _atom(tokens, k, end)
+    while k is not None and k < end and tokens[k].text in _ARITHMETIC:
+        k = _atom(tokens, k + 1, end)
+    return k
+
+
+def _atom(tokens: tuple[Token, ...], k: int, end: int) -> int | None:
+    if k >= end:
+        return None
+    t = tokens[k]
+    if t.kind in ("number", "string", "char"):
+        return k + 1
+    if t.kind == "ident":
+        return k + 1 if t.name not in ("fun", "by", "do", "λ", "let", "have", "show") else None
+    if t.text == "-":
+        return _atom(tokens, k + 1, end)
+    if t.text == "." and k + 1 < end and tokens[k + 1].kind == "ident":
+        return k + 2
+    if t.text in _CLOSE:
+        close = _CLOSE[t.text]
+        j = k + 1
+        if t.text == "{" and j < end and tokens[j].text == "}":
+            return j + 1
+        while True:
+            if t.text == "{":  # a structure instance: `field := literal`
+                if not (j + 2 < end and tokens[j].kind == "ident" and _assign_at(tokens, j + 1)):
+                    return None
+                j += 3
+            inner = _literal(tokens, j, end)
+            if inner is None or inner >= end:
+                return None
+            if t.text == "(" and tokens[inner].text == ":":
+                if not (inner + 2 < end and tokens[inner + 1].kind == "ident"):
+                    return None
+                inner += 2
+            if tokens[inner].text == close:
+                return inner + 1
+            if tokens[inner].text != "," or t.text == "(":
+                return None
+            j = inner + 1
+    return None
+
+
+def _config_refusals(tokens: tuple[Token, ...]) -> Iterator[Refusal]:
+    """`(name := value)` and `{ name := value }` whose value is not a literal."""
+    for k in range(1, len(tokens) - 2):
+        opener = tokens[k - 1].text
+        if tokens[k].kind != "ident" or not _assign_at(tokens, k + 1):
             continue
-        start = i
-        parts: list[str] = []
-        while i < n:
-            if code[i] == "«":
-                end = code.find("»", i + 1)
-                if end < 0:
-                    break
-                parts.append(code[i + 1 : end])
-                i = end + 1
-            elif _id_first(code[i]):
-                j = i + 1
-                while j < n and _id_rest(code[j]):
-                    j += 1
-                parts.append(code[i:j])
-                i = j
-            else:
-                break
-            if i + 1 < n and code[i] == "." and (_id_first(code[i + 1]) or code[i + 1] == "«"):
-                i += 1
-                continue
-            break
-        if parts:
-            yield ".".join(parts), start
-        else:
-            i = start + 1
+        if opener not in ("(", "{", ",", "with") or tokens[k].name in _BINDERS:
+            continue
+        end = _value_end(tokens, k + 3)
+        try:
+            after = _literal(tokens, k + 3, end)
+        except RecursionError:  # nested beyond any configuration: not a literal
+            after = None
+        if after != end:
+            yield Refusal(
+                "config",
+                f"`{tokens[k].name} := …` takes a value that is not a literal: configuration "
+                "values are evaluated as code; use numbers, true/false, names or `{ f := … }`",
+            )
 
 
-def _line_start(code: str, pos: int) -> bool:
-    return not code[code.rfind("\n", 0, pos) + 1 : pos].strip()
+def _open_in(tokens: tuple[Token, ...], k: int) -> bool:
+    """Whether the `open` at token k is `open … in` (names scoped for one tactic)."""
+    for t in tokens[k + 1 :]:
+        if t.kind == "ident" and t.text == "in":
+            return True
+        if t.kind == "ident" or t.text in ("(", ")", "→", ","):
+            continue
+        return False
+    return False
 
 
 def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusal]:
-    """Every rule `text` breaks, in a fixed order (token rules first, then patterns)."""
+    """Every rule `text` breaks, in a fixed order (characters, reading, names, then patterns)."""
     policy = policy or ScreenPolicy()
+    bad = _bad_character(text)
+    if bad is not None:
+        yield bad
+        return
     try:
-        code = code_view(text)
+        lexed = lex(text)
     except UnreadableText as exc:
-        yield Refusal("unreadable", f"{exc}: the screen cannot tell code from comment")
+        yield Refusal("unreadable", f"{exc}: the screen cannot read it the way Lean does")
+        return
+    tokens = lexed.tokens
+    if any(t.kind == "string" and t.braces for t in tokens):
+        # Lean reads `{…}` as code in an interpolated string (`s!"…"`, `throwError "…"`, and any
+        # syntax that asks for one): past such a string the screen cannot know what is code.
+        yield Refusal(
+            "interpolation", "a string holding `{` may be interpolated, and its `{…}` is code"
+        )
         return
 
-    open_spans = [(m.start(), m.end()) for m in _OPEN_IN.finditer(code)]
+    opaque = [(t.start, t.end) for t in tokens if t.kind in ("string", "char") or "«" in t.text]
+    for start, end in [*lexed.comments, *opaque]:
+        hidden = _HIDDEN.search(text, start, end)
+        if hidden is not None:
+            yield Refusal(
+                "hidden-command",
+                f"`{hidden.group(0)}` inside a comment, string or «…» name: after a syntax error "
+                "Lean resumes parsing there and would run it",
+            )
+            return
 
-    def in_open_span(pos: int) -> bool:
-        return any(a <= pos < b for a, b in open_spans)
-
-    for token, pos in identifiers(code):
-        parts = token.split(".")
-        if _SORRY.intersection(parts) and not (policy.allow_sorry and token == "sorry"):
-            yield Refusal("sorry", f"`{token}` leaves the goal unproved")
-        elif token == "stop":
+    for k, token in enumerate(tokens):
+        if token.kind not in ("ident", "name"):
+            continue
+        parts = token.name.split(".")
+        if _SORRY.intersection(parts) and not (policy.allow_sorry and token.name == "sorry"):
+            yield Refusal("sorry", f"`{token.name}` leaves the goal unproved")
+        elif token.name == "stop":
             yield Refusal("sorry", "`stop` turns the rest of the proof into `sorry`")
         elif not policy.allow_native_decide and _NATIVE.intersection(parts):
             yield Refusal(
                 "native_decide",
-                f"`{token}` trusts the compiler (allow it with lean.allow_native_decide = true)",
+                f"`{token.name}` trusts the compiler "
+                "(allow it with lean.allow_native_decide = true)",
             )
         elif any(p in _CODE_RUNNERS for p in parts):
             runner = next(_CODE_RUNNERS[p] for p in parts if p in _CODE_RUNNERS)
-            yield Refusal(runner, f"`{token}` runs arbitrary code during elaboration")
+            yield Refusal(runner, f"`{token.name}` runs arbitrary code during elaboration")
         elif any(p in _KEYWORD_RULES for p in parts):
             rule = next(_KEYWORD_RULES[p] for p in parts if p in _KEYWORD_RULES)
-            yield Refusal(rule, f"`{token}` can make Lean trust what the kernel did not check")
-        elif token in _SEARCH_TACTICS:
+            yield Refusal(rule, f"`{token.name}` can make Lean trust what the kernel did not check")
+        elif _META.intersection(parts):
             yield Refusal(
-                "search-tactic", f"`{token}` only suggests a proof; put the suggestion in instead"
+                "metaprogramming",
+                f"`{token.name}` reaches Lean's metaprogramming or IO, which no proof needs",
             )
-        elif token in ("open", "scoped") and in_open_span(pos):
+        elif token.name in _SEARCH_TACTICS:
+            yield Refusal(
+                "search-tactic",
+                f"`{token.name}` only suggests a proof; put the suggestion in instead",
+            )
+        elif token.kind == "name":
+            continue
+        elif token.name in ("open", "scoped") and token.text == token.name and _open_in(tokens, k):
             continue  # `open … in tac` only scopes names for one tactic
-        elif token in _COMMANDS or token in ("open", "scoped"):
-            yield Refusal("new-command", f"`{token}` ends the theorem and starts another command")
+        elif token.name in _COMMANDS or token.name in ("open", "scoped"):
+            yield Refusal(
+                "new-command", f"`{token.name}` ends the theorem and starts another command"
+            )
 
-    for m in _HASH.finditer(code):
-        word = m.group(1)
-        if word in _HASH_COMMANDS or _line_start(code, m.start()):
-            rule = "#eval" if word == "eval" else "#-command"
+    for token in tokens:
+        inside = token.kind in ("ident", "name") and _HIDDEN_IN_NAME.search(
+            text, token.start + 1, token.end
+        )
+        if inside:
+            yield Refusal(
+                "hidden-command",
+                f"`{inside.group(0)}` inside the name `{token.text}`: Lean reports an unknown "
+                "tactic one character in and resumes parsing commands there",
+            )
+
+    for k, token in enumerate(tokens):
+        if token.text != "#":
+            continue
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        word = nxt.name if nxt is not None and nxt.kind == "ident" and _glued(token, nxt) else ""
+        first = word.split(".")[0]
+        if any(first.startswith(c) for c in _HASH_COMMANDS) or (
+            word and _line_start(text, tokens, k)
+        ):
+            rule = "#eval" if first.startswith("eval") else "#-command"
             yield Refusal(rule, f"`#{word}` is a command, not part of a proof")
 
-    for m in _SET_OPTION.finditer(code):
-        option = m.group(1).replace("«", "").replace("»", "")
+    for k, token in enumerate(tokens):
+        if token.kind != "ident" or token.name != "set_option":
+            continue
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        option = nxt.name if nxt is not None and nxt.kind == "ident" else ""
         if option not in policy.set_option_allowlist:
             allowed = ", ".join(policy.set_option_allowlist) or "none"
             yield Refusal(
@@ -461,15 +520,24 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
             )
 
     if not policy.allow_native_decide:
-        for m in _NATIVE_CONFIG.finditer(code):
-            yield Refusal(
-                "native_decide",
-                f"`{m.group(0)}` evaluates with the compiler "
-                "(allow it with lean.allow_native_decide = true)",
-            )
+        for k, token in enumerate(tokens):
+            if token.kind != "ident" or token.name != "native" or k == 0:
+                continue
+            flag = tokens[k - 1].text == "+"
+            assigned = _assign_at(tokens, k + 1) and k + 3 < len(tokens)
+            if flag or (assigned and tokens[k + 3].name != "false"):
+                yield Refusal(
+                    "native_decide",
+                    "`native` evaluates with the compiler "
+                    "(allow it with lean.allow_native_decide = true)",
+                )
 
-    if "@[" in code:
-        yield Refusal("attribute", "`@[…]` attributes belong to declarations, not proofs")
+    for k, token in enumerate(tokens[:-1]):
+        if token.text == "@" and tokens[k + 1].text == "[" and _glued(token, tokens[k + 1]):
+            yield Refusal("attribute", "`@[…]` attributes belong to declarations, not proofs")
+            break
+
+    yield from _config_refusals(tokens)
 
 
 def screen(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
@@ -477,38 +545,104 @@ def screen(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
     return next(violations(text, policy), None)
 
 
-# A header (imports, opens, helper declarations) must not run code or weaken the checker.
-_HEADER_RULES = frozenset(
-    {
-        "run_tac",
-        "run_cmd",
-        "#eval",
-        "set_option",
-        "axiom",
-        "implemented_by",
-        "extern",
-        "unsafe",
-        "native_decide",
-        "unreadable",
-    }
-)
-_HEADER_META = frozenset(
-    {"elab", "elab_rules", "macro", "macro_rules", "syntax", "initialize", "builtin_initialize"}
-)
+_HEADER_LINE = {
+    "import": re.compile(r"import(?: +[^\s]+)+"),
+    "open": re.compile(r"open(?: +scoped)?(?: +[^\s()]+)+(?: +in)?"),
+    "set_option": re.compile(r"set_option +(?P<option>[^\s]+) +(?:true|false|\d+)(?: +in)?"),
+    "namespace": re.compile(r"namespace +[^\s]+"),
+    "section": re.compile(r"(?:noncomputable +)?section(?: +[^\s]+)?"),
+    "end": re.compile(r"end(?: +[^\s]+)?"),
+    "universe": re.compile(r"universe(?: +[^\s]+)+"),
+}
 
 
 def screen_header(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
-    """The header's check: imports, opens and plain declarations pass; code runners do not."""
+    """A header holds only `import`, `open`, allowlisted `set_option`, `namespace`/`section`/`end`,
+    `universe` lines and comments: anything else (notation, macros, definitions) could change
+    what the statement means or run code."""
     policy = policy or ScreenPolicy()
-    relaxed = ScreenPolicy(policy.set_option_allowlist, policy.allow_native_decide, True)
-    for refusal in violations(text, relaxed):
-        if refusal.rule in _HEADER_RULES:
-            return Refusal(refusal.rule, f"{refusal.detail} (in the header)")
+    bad = _bad_character(text)
+    if bad is not None:
+        return Refusal(bad.rule, f"{bad.detail} (in the header)")
     try:
         code = code_view(text)
-    except UnreadableText:  # pragma: no cover - reported above as `unreadable`
-        return None
-    for token, _ in identifiers(code):
-        if token in _HEADER_META:
-            return Refusal("meta-code", f"`{token}` in the header defines code Lean would run")
+    except UnreadableText as exc:
+        return Refusal("unreadable", f"{exc}: the screen cannot read the header")
+    hidden = next((r for r in violations(text) if r.rule == "hidden-command"), None)
+    if hidden is not None:
+        return Refusal(hidden.rule, f"{hidden.detail} (in the header)")
+    for line in code.split("\n"):
+        line = line.strip(" \t\r")
+        if not line:
+            continue
+        word = line.split()[0]
+        pattern = _HEADER_LINE.get("section" if word == "noncomputable" else word)
+        match = pattern.fullmatch(line) if pattern is not None else None
+        if match is None:
+            return Refusal(
+                "header",
+                f"`{line[:60]}`: a header may hold only import, open, set_option, "
+                "namespace, section, end and universe lines (and comments)",
+            )
+        option = match.groupdict().get("option")
+        if option is not None and option.replace("«", "").replace("»", "") not in (
+            policy.set_option_allowlist
+        ):
+            allowed = ", ".join(policy.set_option_allowlist) or "none"
+            return Refusal(
+                "set_option",
+                f"`set_option {option}` is not allowed in the header (allowed: {allowed}; "
+                "extend lean.set_option_allowlist to change that)",
+            )
+        names = set(re.split(r"[\s.«»]+", line)) if word != "import" else set()
+        if names & _META:
+            return Refusal(
+                "metaprogramming",
+                f"`{line[:60]}` reaches Lean's metaprogramming or IO (in the header)",
+            )
+    return None
+
+
+_STATEMENT_START = re.compile(r"[ \t\r\n]*(?:theorem|lemma)[ \t\r\n]")
+
+
+def screen_statement(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
+    """A statement is `theorem NAME … := by` (optionally `sorry`), after comments: nothing that
+    runs code, no attribute, no second command, no body before the final `:=`."""
+    policy = policy or ScreenPolicy()
+    strict = ScreenPolicy(policy.set_option_allowlist, policy.allow_native_decide, False)
+    bad = _bad_character(text)
+    if bad is not None:
+        return bad
+    try:
+        code = code_view(text)
+        tokens = lex(text).tokens
+    except UnreadableText as exc:
+        return Refusal("unreadable", f"{exc}: the screen cannot read the statement")
+    start = _STATEMENT_START.match(code)
+    if start is None:
+        return Refusal("statement", "a statement must begin with `theorem NAME` or `lemma NAME`")
+    # The final `:= by` (and `sorry`) are the statement's own; everything before is screened.
+    body = [t for t in tokens if t.start >= start.end()]
+    if body and body[-1].name == "sorry":
+        body.pop()
+    if len(body) >= 3 and body[-1].name == "by" and _assign_at(tuple(body), len(body) - 3):
+        cut = body[-3].start
+    else:
+        return Refusal("statement", "a statement must end in `:= by` or `:= by sorry`")
+    head = text[start.end() : cut]
+    refused = next(violations(head, strict), None)
+    if refused is not None:
+        return Refusal(refused.rule, f"{refused.detail} (in the statement)")
+    head_tokens = lex(head).tokens
+    depth = 0
+    for k, token in enumerate(head_tokens):
+        if token.kind != "symbol":
+            continue
+        if token.text in _CLOSE:
+            depth += 1
+        elif token.text in (")", "]", "}", "⟩"):
+            depth -= 1
+        elif depth == 0 and _assign_at(head_tokens, k):
+            return Refusal("statement", "the statement has a body before its final `:= by`")
     return None

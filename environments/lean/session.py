@@ -4,12 +4,18 @@ Each state the session hands out is a node: its parent, the tactic (or sketch ga
 and the REPL proof-state id valid in one process generation. When the process was replaced
 (timeout, crash, recycling, a cancelled request), a state is re-created on demand by replaying its
 path from the theorem's `sorry` on the fresh process, so the search never sees the fault except as
-the one failed tactic.
+the one failed tactic. The same replay moves a theorem to an idle process when its own is shared
+(the pool's `rebalance`), so no process idles while another has several theorems.
+
+`queued_seconds` is the time this session's requests waited for their process (busy with another
+theorem's request); `lean_seconds` the time they were served. A budget counts the second only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from environments.lean.checker import WholeProofChecker
@@ -27,6 +33,7 @@ from environments.lean.statement import Statement, assemble
 from environments.lean.worker import ReplTimeout, ReplWorker
 from prover.config import LeanConfig
 from prover.errors import BackendError, InputError, ProverError
+from prover.protocols import ProofFeedback
 from prover.types import (
     Failed,
     FailureKind,
@@ -51,7 +58,7 @@ class _Node:
     gap: int | None = None
     in_gap: bool = False  # a sketch gap or below one: "finished" means the gap is closed
     repl_id: int | None = None
-    generation: int = -1
+    host: tuple[int, int] | None = None  # (worker index, process generation) of repl_id
 
 
 class LeanReplSession:
@@ -76,6 +83,8 @@ class LeanReplSession:
         self._sketch_policy = ScreenPolicy.from_config(config, allow_sorry=True)
         self._nodes: dict[int, _Node] = {}
         self._released = False
+        self.queued_seconds = 0.0
+        self.lean_seconds = 0.0
 
     @property
     def worker(self) -> ReplWorker:
@@ -85,12 +94,31 @@ class LeanReplSession:
     def initial_state(self) -> ProofState:
         return ProofState(self._nodes[0].goals, handle=0)
 
+    @contextlib.asynccontextmanager
+    async def _operation(self, *, move: bool = True) -> AsyncIterator[ReplWorker]:
+        """The worker for one operation (moved first if the pool says so), timed."""
+        if move and not self._released:
+            self._worker = self._pool.rebalance(self._worker)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        async with self._worker.operation() as worker:
+            began = loop.time()
+            self.queued_seconds += began - asked
+            try:
+                yield worker
+            finally:
+                self.lean_seconds += loop.time() - began
+
+    def _host(self) -> tuple[int, int]:
+        return (self._worker.index, self._worker.generation)
+
     async def start(self) -> None:
         """Open the theorem: its statement with `:= by sorry` on the header's environment."""
-        async with self._worker.operation():
-            generation = await self._worker.ready()
+        async with self._operation(move=False):
+            await self._worker.ready()
             repl_id, goals = await self._open_root()
-        self._nodes[0] = _Node(None, "", goals, repl_id=repl_id, generation=generation)
+            host = self._host()
+        self._nodes[0] = _Node(None, "", goals, repl_id=repl_id, host=host)
 
     async def run_tactic(self, state: ProofState, tactic: str) -> TacticResult:
         refused = screen(tactic, self._policy)
@@ -100,7 +128,7 @@ class LeanReplSession:
         if node_id is None:
             return Failed(FailureKind.ERROR, "unknown proof state: it is not from this session")
         node = self._nodes[node_id]
-        async with self._worker.operation():
+        async with self._operation():
             try:
                 repl_id = await self._materialize(node_id)
                 raw = await self._worker.tactic(tactic, repl_id, self._config.tactic_timeout)
@@ -109,7 +137,7 @@ class LeanReplSession:
                 return Failed(FailureKind.TIMEOUT, str(exc))
             except ProverError as exc:  # the process died, or a state could not be re-created
                 return Failed(FailureKind.CRASH, str(exc))
-            generation = self._worker.generation
+            host = self._host()
         if meaning.outcome is Outcome.STATE:
             child = self._add(
                 _Node(
@@ -118,7 +146,7 @@ class LeanReplSession:
                     meaning.goals,
                     in_gap=node.in_gap,
                     repl_id=meaning.proof_state,
-                    generation=generation,
+                    host=host,
                 )
             )
             return NewState(ProofState(meaning.goals, handle=child), meaning.notes)
@@ -135,7 +163,7 @@ class LeanReplSession:
         node_id = self._node_id(state)
         if node_id is None:
             return Failed(FailureKind.ERROR, "unknown proof state: it is not from this session")
-        async with self._worker.operation():
+        async with self._operation():
             try:
                 repl_id = await self._materialize(node_id)
                 raw = await self._worker.tactic(sketch, repl_id, self._config.tactic_timeout)
@@ -144,7 +172,7 @@ class LeanReplSession:
                 return Failed(FailureKind.TIMEOUT, str(exc))
             except ProverError as exc:  # the process died, or a state could not be re-created
                 return Failed(FailureKind.CRASH, str(exc))
-            generation = self._worker.generation
+            host = self._host()
         problem = _sketch_problem(reply)
         if problem is not None:
             return Failed(FailureKind.ERROR, problem)
@@ -159,7 +187,7 @@ class LeanReplSession:
                     gap=index,
                     in_gap=True,
                     repl_id=gap.proof_state,
-                    generation=generation,
+                    host=host,
                 )
             )
             gaps.append(ProofState((gap.goal,), handle=child))
@@ -167,6 +195,21 @@ class LeanReplSession:
 
     async def verify(self, proof: str) -> Verdict:
         return await self._checker.check(self.theorem, proof)
+
+    async def check_proof(self, proof: str) -> ProofFeedback:
+        """The `ProofChecking` capability: see environments/lean/feedback.py."""
+        from environments.lean.feedback import check_proof
+
+        return await check_proof(
+            self._worker,
+            self.statement,
+            proof,
+            policy=self._policy,
+            timeout=self._config.verify_timeout,
+            run_tactic=self.run_tactic,
+            root=self.initial_state,
+            verify=self.verify,
+        )
 
     def assemble(self, steps: Sequence[str]) -> str:
         return assemble(steps)
@@ -207,19 +250,20 @@ class LeanReplSession:
 
     async def _materialize(self, node_id: int) -> int:
         """The node's REPL proof-state id on the current process, replaying its path if needed."""
-        generation = await self._worker.ready()
+        await self._worker.ready()
+        host = self._host()
         chain: list[int] = []
         current: int | None = node_id
         while current is not None:
             node = self._nodes[current]
-            if node.generation == generation and node.repl_id is not None:
+            if node.host == host and node.repl_id is not None:
                 break
             chain.append(current)
             current = node.parent
         for current in reversed(chain):
             node = self._nodes[current]
             node.repl_id = await self._recreate(node)
-            node.generation = generation
+            node.host = host
         repl_id = self._nodes[node_id].repl_id
         assert repl_id is not None
         return repl_id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,14 +10,35 @@ from environments.lean.screen import UnreadableText, code_view
 from prover.errors import InputError
 
 # The accepted endings: `:= by sorry` (yangky11/miniF2F-lean4 v4.24) and `:= by` (DeepSeek's file).
-_ENDING = re.compile(r":=\s*by(?:\s+sorry)?\s*\Z")
+# Whitespace is Lean's (space, tab, CR, LF): `\s` would also take U+2028 and friends.
+_ENDING = re.compile(r":=[ \t\r\n]*by(?:[ \t\r\n]+sorry)?[ \t\r\n]*\Z")
 # The declaration must open the statement (after comments, attributes and modifiers): a name
 # mentioned in a comment or a docstring is not the theorem's. `foo.{u}` names `foo`.
 _NAME = re.compile(
-    r"\A\s*(?:@\[[^\]]*\]\s*)*(?:(?:private|protected|noncomputable|nonrec)\s+)*"
-    r"(?:theorem|lemma)\s+((?:«[^»]*»|[^\s:({\[⦃«.]|\.(?![{\s]))+)"
+    r"\A[ \t\r\n]*(?:@\[[^\]]*\][ \t\r\n]*)*"
+    r"(?:(?:private|protected|noncomputable|nonrec)[ \t\r\n]+)*"
+    r"(?:theorem|lemma)[ \t\r\n]+((?:«[^»]*»|[^\s:({\[⦃«.]|\.(?![{\s]))+)"
 )
 _INDENT = "  "
+_LEAN_SPACE = " \t\r\n"
+
+
+def lean_lines(text: str) -> list[str]:
+    """`text` split where Lean's lines end: at "\n" only.
+
+    `str.splitlines` also breaks at CR, VT, FF, U+0085, U+2028, U+2029 and U+001C–U+001E, which
+    Lean leaves inside a `--` comment; splitting there would turn comment text into code lines.
+    Every place that re-lines proof text before it reaches Lean uses this function.
+    """
+    return text.split("\n")
+
+
+def _blank(line: str) -> bool:
+    return not line.strip(_LEAN_SPACE)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 @dataclass(frozen=True)
@@ -39,14 +59,14 @@ class Statement:
 
 def parse_statement(statement: str) -> Statement:
     """Split a statement ending in `:= by sorry` or `:= by`; raises InputError otherwise."""
-    text = statement.rstrip()
+    text = statement.rstrip(_LEAN_SPACE)
     match = _ENDING.search(text)
     if match is None:
         raise InputError(
             "a Lean statement must end in ':= by sorry' or ':= by' "
             f"(got '…{text[-40:]}'); fix the statement text"
         )
-    head = text[: match.start()].rstrip()
+    head = text[: match.start()].rstrip(_LEAN_SPACE)
     try:
         name = _NAME.search(code_view(head))
     except UnreadableText as exc:
@@ -61,8 +81,9 @@ def parse_statement(statement: str) -> Statement:
 
 def proof_block(proof: str) -> str:
     """`proof` as a tactic block under `:= by`: common indentation removed, then two spaces."""
-    lines = textwrap.dedent(proof.strip("\n")).splitlines()
-    return "\n".join(f"{_INDENT}{line}" if line.strip() else "" for line in lines)
+    lines = lean_lines(proof.strip("\n"))
+    margin = min((_indent(line) for line in lines if not _blank(line)), default=0)
+    return "\n".join("" if _blank(line) else f"{_INDENT}{line[margin:]}" for line in lines)
 
 
 def normalise_step(step: str) -> str:
@@ -70,12 +91,11 @@ def normalise_step(step: str) -> str:
 
     That is how the REPL parsed it in tactic mode, so the whole proof parses the same way.
     """
-    lines = step.strip("\n").rstrip().splitlines() or [""]
-    first = len(lines[0]) - len(lines[0].lstrip(" "))
+    lines = lean_lines(step.strip("\n").rstrip(_LEAN_SPACE))
+    first = _indent(lines[0])
     out = []
     for line in lines:
-        indent = len(line) - len(line.lstrip(" "))
-        out.append(line[min(first, indent) :])
+        out.append(line[min(first, _indent(line)) :])
     return "\n".join(out)
 
 
@@ -132,36 +152,45 @@ def _assignment(code: str) -> int | None:
 
 
 def declarations(text: str) -> list[Declaration]:
-    """The theorems and lemmas of a Lean file with their proofs (term proofs become `exact …`)."""
+    """The theorems and lemmas of a Lean file with their proofs (term proofs become `exact …`).
+
+    Each one's header is the file's text before its first declaration (doc comment excluded):
+    a theorem is checked against the file's imports and options, never against earlier
+    declarations, which the strict header screen would refuse. Declarations are found in the
+    text with comments blanked, so a `theorem` inside a comment is not one.
+    """
     from environments.lean.screen import UnreadableText, code_view
 
+    try:
+        view = code_view(text)
+    except UnreadableText:  # the screens refuse the unreadable part later
+        view = text
     found = []
-    for match in _DECL_START.finditer(text):
-        following = _COMMAND_START.search(text, match.end())
+    prelude: str | None = None
+    for match in _DECL_START.finditer(view):
+        if prelude is None:
+            prelude = _DOC_COMMENT.sub("", text[: match.start()])
+        following = _COMMAND_START.search(view, match.end())
         end = following.start() if following else len(text)
         decl = text[match.start() : end]
-        try:
-            code = code_view(decl)
-        except UnreadableText:  # the screen refuses it later; find `:=` in the raw text
-            code = decl
-        cut = _assignment(code)
+        cut = _assignment(view[match.start() : end])
         if cut is None:
             continue
-        head = decl[:cut].rstrip()
+        head = decl[:cut].rstrip(_LEAN_SPACE)
         rest = decl[cut + 2 :]
-        by = re.match(r"\s*by\b", rest)
+        by = re.match(r"[ \t\r\n]*by\b", rest)
         if by:
             proof = rest[by.end() :]
             first, newline, others = proof.partition("\n")
-            proof = (first.strip() + newline + others) if first.strip() else others
+            proof = (first.strip(_LEAN_SPACE) + newline + others) if not _blank(first) else others
         else:
-            proof = "exact " + rest.strip()
+            proof = "exact " + rest.strip(_LEAN_SPACE)
         found.append(
             Declaration(
                 name=match.group(1),
-                header=_DOC_COMMENT.sub("", text[: match.start()]),
+                header=prelude,
                 statement=f"{head} := by",
-                proof=proof.rstrip(),
+                proof=proof.rstrip(_LEAN_SPACE),
             )
         )
     return found

@@ -12,6 +12,7 @@ from environments.lean.worker import WorkerSettings
 from prover.config import LeanConfig, project_root
 from prover.errors import MissingDependencyError
 from prover.processes import ProcessSpec, ProcessTracker
+from prover.sandbox import SandboxPolicy
 
 LEAN_TOOLCHAIN = "leanprover/lean4:v4.24.0"
 SETUP_COMMAND = "prover setup lean"
@@ -25,10 +26,15 @@ def project_dir(config: LeanConfig) -> Path:
     return project_root() / "lake-project"
 
 
-def elan_bin() -> Path:
-    """Where elan puts `lake`, `lean` and `elan` (ELAN_HOME, default ~/.elan)."""
+def elan_home() -> Path:
+    """elan's directory (ELAN_HOME, default ~/.elan): its proxies and the Lean toolchains."""
     home = os.environ.get("ELAN_HOME")
-    return (Path(home) if home else Path.home() / ".elan") / "bin"
+    return Path(home) if home else Path.home() / ".elan"
+
+
+def elan_bin() -> Path:
+    """Where elan puts `lake`, `lean` and `elan`."""
+    return elan_home() / "bin"
 
 
 def find_tool(name: str) -> str | None:
@@ -42,6 +48,18 @@ def find_tool(name: str) -> str | None:
 
 def repl_binary(project: Path) -> Path:
     return project / ".lake" / "packages" / "REPL" / ".lake" / "build" / "bin" / "repl"
+
+
+def export_binary(project: Path) -> Path:
+    """lean4export (tag v4.24.0), built by `prover setup lean` as a dependency of lake-project."""
+    package = project / ".lake" / "packages" / "lean4export"
+    return package / ".lake" / "build" / "bin" / "lean4export"
+
+
+def checker_binary(project: Path) -> Path:
+    """lean4checker (tag v4.24.0), built like lean4export."""
+    package = project / ".lake" / "packages" / "lean4checker"
+    return package / ".lake" / "build" / "bin" / "lean4checker"
 
 
 def mathlib_olean(project: Path) -> Path:
@@ -94,16 +112,30 @@ def pool_size(config: LeanConfig) -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def worker_settings(config: LeanConfig) -> WorkerSettings:
-    """How to start REPL processes for `config` (checks the command and the project first)."""
+def lean_policy(policy: SandboxPolicy, project: Path) -> SandboxPolicy:
+    """`policy` with what every Lean process reads: the project (Mathlib, the REPL, the judge's
+    tools) and elan's directory (the toolchain), which sits under the hidden $HOME."""
+    return policy.allowing(readable=(str(project), str(elan_home())))
+
+
+def worker_settings(config: LeanConfig, policy: SandboxPolicy | None = None) -> WorkerSettings:
+    """How to start REPL processes for `config` (checks the command and the project first);
+    with `policy` they run in the sandbox, reading lake-project and the toolchain."""
     project = require_built(config)
     limit = int(config.memory_limit_gb * 1024**3) if config.memory_limit_gb > 0 else None
+    argv = tuple(config.repl_command)
+    if policy is not None and policy.kind != "none" and argv == ("lake", "exe", "repl"):
+        # `lake exe` builds first (and may take lake's lock in .lake/), which the read-only
+        # project refuses; `lake env` runs the REPL that `prover setup lean` built, unchanged.
+        argv = ("lake", "env", str(repl_binary(project)))
     return WorkerSettings(
-        argv=resolve_command(tuple(config.repl_command)),
+        argv=resolve_command(argv),
         cwd=str(project),
         memory_limit_bytes=limit,
         header_timeout=config.header_timeout,
         recycle_after=config.recycle_after,
+        reply_budget_bytes=int(config.reply_budget_mb * 1024**2),
+        sandbox=None if policy is None else lean_policy(policy, project),
     )
 
 

@@ -1,11 +1,17 @@
 """One Lean REPL process with its header loaded: requests under wall timeouts, and its faults.
 
-Every request has a deadline. A request that times out, is cancelled, or finds the process dead
-leaves the process unusable (it may still be busy with the old request, PROTOCOLS.md §1), so the
-worker kills its process group and starts a fresh process in the background, re-running the
-header there. `generation` counts the processes: proof states and env ids are only valid within
-the generation that made them. A process is also replaced after `recycle_after` requests, because
-the REPL never frees proof states.
+Every request has a deadline. A request that times out or is cancelled leaves the process
+unusable (the REPL answers requests strictly in order and cannot abandon one, so it may still be
+busy with the old request), so the worker kills its process group and starts a fresh process in
+the background, re-running the header there. A process found dead before a request is replaced
+and the request runs on the new one; a process that dies, writes more than the reply budget
+without a blank line, or writes an undecodable reply during a request fails that request
+(`ReplCrash`) and is replaced. `generation` counts the processes: proof states and env ids are
+only valid within the generation that made them. Because the REPL never frees proof states, a
+process is recycled: after `recycle_after` requests it is `draining` (the pool gives it no new
+theorem) and is replaced once no theorem lives on it; only past `HARD_RECYCLE_FACTOR` ×
+`recycle_after` requests is it replaced under live theorems (their states are then replayed on
+the fresh process).
 """
 
 from __future__ import annotations
@@ -18,9 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from environments.lean.replies import CommandReply, RequestFailure, parse_command_reply
-from environments.lean.wire import ProtocolError, encode_request, read_reply
+from environments.lean.wire import MAX_REPLY_BYTES, ProtocolError, ReplyReader, encode_request
 from prover.errors import BackendError
+from prover.linereader import OutputOverflow
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker
+from prover.sandbox import SandboxPolicy
+
+# What a request can meet when the process misbehaves: it is the request's failure (a crash).
+_FAULTS = (EOFError, OSError, ProtocolError, OutputOverflow)
+
+# Requests after which a process is replaced even with theorems on it: memory grows with every
+# state kept, and a theorem may run thousands of tactics after its process began draining.
+HARD_RECYCLE_FACTOR = 8
 
 
 class ReplTimeout(BackendError):
@@ -44,8 +59,10 @@ class WorkerSettings:
     memory_limit_bytes: int | None = None
     header_timeout: float = 900.0
     recycle_after: int = 500
-    stderr_dir: str | None = None
+    stderr_dir: str | None = None  # also keep each worker's stderr here (capped; see processes)
     stop_grace_seconds: float = 1.0
+    reply_budget_bytes: int = MAX_REPLY_BYTES  # output held for one reply (lean.reply_budget_mb)
+    sandbox: SandboxPolicy | None = None  # None: run the command as given (see prover/sandbox.py)
 
 
 class ReplWorker:
@@ -55,12 +72,13 @@ class ReplWorker:
         self.settings = settings
         self.header = header
         self.index = index
-        self.leases = 0  # sessions (and checks) currently using this worker
+        self.leases = 0  # live theorems (and checks) on this worker
         self.generation = 0  # how many processes this worker has started
         self.commands = 0  # requests sent to the current process, header included
         self.header_env: int | None = None
         self._tracker = tracker
         self._process: ManagedProcess | None = None
+        self._reader: ReplyReader | None = None  # the current process's replies
         self._restart: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -71,18 +89,33 @@ class ReplWorker:
         """The current process id (also its process-group id), if one is running."""
         return self._process.pid if self._process is not None and self._process.alive else None
 
+    @property
+    def draining(self) -> bool:
+        """The process has served `recycle_after` requests: give it no new theorem."""
+        return self.commands >= self.settings.recycle_after
+
+    @property
+    def warm(self) -> bool:
+        """A process with the header loaded is up (set only once its header is in)."""
+        return self._process is not None and self._process.alive
+
     @contextlib.asynccontextmanager
     async def operation(self) -> AsyncIterator[ReplWorker]:
         """Exclusive use for one session operation (replay + tactic, or a whole-proof check)."""
         async with self._lock:
             process = self._process
-            if (
-                process is not None
-                and self._restart is None
-                and self.commands >= self.settings.recycle_after
-            ):
+            hard = self.settings.recycle_after * HARD_RECYCLE_FACTOR
+            if process is not None and self._restart is None and self.commands >= hard:
                 self._discard(process)
             yield self
+
+    async def recycle(self) -> None:
+        """Replace the process now (called when no theorem lives on it); the fresh one loads
+        the header in the background."""
+        async with self._lock:
+            if self._process is not None and self._restart is None and not self._closed:
+                self._discard(self._process)
+                self.commands = 0  # the replacement is not draining
 
     async def ready(self) -> int:
         """Wait until a process with the header is up; returns its generation."""
@@ -106,17 +139,20 @@ class ReplWorker:
         process = await self._running()
         self.commands += 1
         try:
-            return await asyncio.wait_for(self._exchange(process, payload), timeout)
+            reader = self._reader
+            assert reader is not None
+            return await asyncio.wait_for(self._exchange(process, reader, payload), timeout)
         except asyncio.TimeoutError:
             self._discard(process)
             raise ReplTimeout(
                 f"no reply within {timeout:g} s; the REPL process was killed and is being replaced"
             ) from None
         except asyncio.CancelledError:
-            # The process is still working on the request: never reuse it (PROTOCOLS.md §1).
+            # The process is still working on the request and answers strictly in order: never
+            # reuse it.
             self._discard(process)
             raise
-        except (EOFError, OSError, ProtocolError) as exc:
+        except _FAULTS as exc:
             try:
                 note = await self._death_note(process, exc)
             finally:
@@ -155,6 +191,7 @@ class ReplWorker:
         if self._closed:
             raise ReplCrash("the Lean environment is closed")
         if self._process is not None and not self._process.alive:
+            # It died between requests (OOM killer, a stray signal): not the next request's fault.
             self._discard(self._process)
         if self._process is None and self._restart is None:
             self._restart = asyncio.get_running_loop().create_task(self._replace(None))
@@ -187,6 +224,7 @@ class ReplWorker:
         if self._process is not process:
             return
         self._process = None
+        self._reader = None
         self.header_env = None
         if self._closed:
             stop = asyncio.get_running_loop().create_task(self._tracker.stop(process))
@@ -200,40 +238,44 @@ class ReplWorker:
             await self._tracker.stop(old)
         self.generation += 1
         stderr = None
-        if self.settings.stderr_dir:
-            stderr = str(
-                Path(self.settings.stderr_dir) / f"worker{self.index}-{self.generation}.err"
-            )
+        if self.settings.stderr_dir:  # one capped file per worker, whatever the generation
+            stderr = str(Path(self.settings.stderr_dir) / f"worker{self.index}.err")
         spec = ProcessSpec(
             argv=self.settings.argv,
             cwd=self.settings.cwd,
             memory_limit_bytes=self.settings.memory_limit_bytes,
             stderr_path=stderr,
             stop_grace_seconds=self.settings.stop_grace_seconds,
+            sandbox=self.settings.sandbox,
         )
         process = await self._tracker.start(spec)
+        assert process.proc.stdout is not None
+        reader = ReplyReader(process.proc.stdout, self.settings.reply_budget_bytes)
         try:
             self.commands = 0
             env = None
             if self.header.strip():
                 self.commands = 1
-                reply = await self._header(process)
+                reply = await self._header(process, reader)
                 env = reply.env
             self._process = process
+            self._reader = reader
             self.header_env = env
         except BaseException:
             await self._tracker.stop(process)
             raise
 
-    async def _header(self, process: ManagedProcess) -> CommandReply:
+    async def _header(self, process: ManagedProcess, reader: ReplyReader) -> CommandReply:
         timeout = self.settings.header_timeout
         try:
-            raw = await asyncio.wait_for(self._exchange(process, {"cmd": self.header}), timeout)
+            raw = await asyncio.wait_for(
+                self._exchange(process, reader, {"cmd": self.header}), timeout
+            )
         except asyncio.TimeoutError:
             raise ReplCrash(
                 f"the header took longer than {timeout:g} s (lean.header_timeout)"
             ) from None
-        except (EOFError, OSError, ProtocolError) as exc:
+        except _FAULTS as exc:
             raise ReplCrash(await self._death_note(process, exc)) from None
         reply = parse_command_reply(raw)
         if isinstance(reply, RequestFailure):
@@ -246,25 +288,32 @@ class ReplWorker:
         return reply
 
     async def _exchange(
-        self, process: ManagedProcess, payload: Mapping[str, Any]
+        self, process: ManagedProcess, reader: ReplyReader, payload: Mapping[str, Any]
     ) -> dict[str, Any]:
-        stdin, stdout = process.proc.stdin, process.proc.stdout
-        if stdin is None or stdout is None:
+        stdin = process.proc.stdin
+        if stdin is None:
             raise ProtocolError("the REPL process has no pipes")
         stdin.write(encode_request(payload))
         await stdin.drain()
-        return await read_reply(stdout)
+        return await reader.read()
 
     async def _death_note(self, process: ManagedProcess, exc: BaseException) -> str:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(process.proc.wait(), 2.0)
-        code = process.returncode
-        tail = ""
-        if process.spec.stderr_path:
-            with contextlib.suppress(OSError):
-                text = Path(process.spec.stderr_path).read_text(errors="replace")
-                tail = " | ".join(text.strip().splitlines()[-3:])
-        memory = code in (-9, 137) or "out of memory" in tail.lower() or "MemoryError" in tail
-        hint = " (out of memory? the cap is lean.memory_limit_gb)" if memory else ""
-        what = f"exited with code {code}" if code is not None else f"stopped answering ({exc})"
+        """One line on why the process failed the request: its exit, or what it wrote, the
+        tail of its stderr, and a memory hint only when memory is the evidence."""
+        if isinstance(exc, (ProtocolError, OutputOverflow)):
+            what = (
+                f"wrote unusable output ({exc}; the reply budget is {self._budget_text()}, "
+                "lean.reply_budget_mb)"
+            )
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.proc.wait(), 2.0)
+            code = process.returncode
+            what = f"exited with code {code}" if code is not None else f"stopped answering ({exc})"
+        evidence = process.memory_evidence()
+        hint = f" (out of memory: {evidence}; the cap is lean.memory_limit_gb)" if evidence else ""
+        tail = process.stderr_tail()
         return f"the REPL process {what}{hint}" + (f": {tail}" if tail else "")
+
+    def _budget_text(self) -> str:
+        return f"{self.settings.reply_budget_bytes / 1024**2:g} MiB"

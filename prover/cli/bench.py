@@ -6,8 +6,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from prover.cli.options import add_run_options, config_from_args
+from prover.cli.options import add_run_options, check_run_inputs, config_from_args, count
+from prover.config import MAX_ATTEMPTS
 from prover.errors import InputError
+
+MAX_THEOREMS = 1_000_000  # --limit: far above any benchmark, refuses a runaway number
+MAX_CONCURRENCY = 4096
 
 if TYPE_CHECKING:
     from benchmarks.runner import Plan
@@ -26,11 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     sel = p.add_argument_group("theorems")
     sel.add_argument("--split", help="valid or test (default test)")
-    sel.add_argument("--limit", type=int, help="only the first N theorems")
+    sel.add_argument("--limit", type=count(1, MAX_THEOREMS), help="only the first N theorems")
     sel.add_argument("--shard", metavar="I/N", help="run every N-th theorem starting at I")
     sel.add_argument("--names", metavar="A,B,…", help="only these theorems (comma-separated)")
     sel.add_argument("--data", metavar="PATH", help="benchmark data file or directory")
-    sel.add_argument("--attempts", type=int, help="independent attempts per theorem (pass@k)")
+    sel.add_argument(
+        "--attempts",
+        type=count(1, MAX_ATTEMPTS),
+        help=f"independent attempts per theorem (pass@k, k ≤ {MAX_ATTEMPTS})",
+    )
     sel.add_argument("--list", action="store_true", help="show what would run, then exit")
     runs = p.add_argument_group("benchmark run")
     runs.add_argument(
@@ -44,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     runs.add_argument(
         "--concurrency",
-        type=int,
+        type=count(1, MAX_CONCURRENCY),
         help="theorems in flight (default: the environment's capacity, e.g. lean.pool_size)",
     )
     runs.add_argument(
@@ -56,11 +64,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Companion options and empty selections, refused before anything is loaded or started."""
+    if args.ray_address is not None and not args.ray:
+        raise InputError("--ray-address goes with --ray; add --ray or drop --ray-address")
+    if args.retry_errors and not args.resume:
+        raise InputError("--retry-errors goes with --resume NAME")
+    if args.retry_errors and args.list:
+        raise InputError(
+            "--list only shows what would run and changes nothing; drop --retry-errors to list"
+        )
+    if args.names is not None and not [n for n in args.names.split(",") if n.strip()]:
+        raise InputError(
+            "--names is empty; give theorem names separated by commas (`--list` shows them), "
+            "or drop --names to run them all"
+        )
+    if args.run_name is not None and not args.run_name.strip():
+        raise InputError("--run needs a non-empty NAME")
+
+
 def run(args: argparse.Namespace) -> int:
     from benchmarks.runner import plan
     from benchmarks.runner import run as execute
     from benchmarks.store import Store
+    from prover.statements import check_statement
 
+    check_args(args)
     config = config_from_args(
         args,
         {
@@ -77,16 +106,21 @@ def run(args: argparse.Namespace) -> int:
             "bench.ray_address": args.ray_address,
         },
     )
-    if args.retry_errors and not args.resume:
-        raise InputError("--retry-errors goes with --resume NAME")
+    # Everything is checked against a read-only store first: bad input changes nothing.
+    with Store.at_home(config.store.home, readonly=True) as reader:
+        the_plan = plan(config, reader, run=args.run_name, resume=args.resume)
+    if args.list:
+        _print_plan(the_plan)
+        return 0
+    check_run_inputs(args, the_plan.config)
+    for theorem in the_plan.mine:
+        check_statement(theorem.statement, theorem.language)
     with Store.at_home(config.store.home) as store:
         if args.retry_errors:
             forgotten = store.forget_errors(args.resume)
             print(f"run {args.resume}: {forgotten} attempts that ended in error will run again")
+        # Again on the store as it is now (another shard, or the forgotten errors).
         the_plan = plan(config, store, run=args.run_name, resume=args.resume)
-        if args.list:
-            _print_plan(the_plan)
-            return 0
         if not the_plan.pending:
             print(
                 f"run {the_plan.name}: nothing to do — every selected attempt is already stored "
@@ -142,6 +176,21 @@ def _print_plan(p: Plan) -> None:
         f"{len(p.pending)} attempt(s) to run here with env={config.environment} "
         f"model={config.model} strategy={config.strategy}"
     )
+    # One line per theorem (not per attempt): the listing stays as long as the benchmark.
+    attempts: dict[str, list[int]] = {}
     for theorem, attempt in p.pending:
-        suffix = f"  #{attempt}" if config.bench.attempts > 1 else ""
-        print(f"  {theorem.name}  [{category(theorem.name)}]{suffix}")
+        attempts.setdefault(theorem.name, []).append(attempt)
+    for name, numbers in attempts.items():
+        suffix = f"  {_ranges(numbers)}" if config.bench.attempts > 1 else ""
+        print(f"  {name}  [{category(name)}]{suffix}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """'#0-3,#7' for [0, 1, 2, 3, 7]."""
+    spans: list[list[int]] = []
+    for n in sorted(numbers):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ",".join(f"#{a}" if a == b else f"#{a}-{b}" for a, b in spans)

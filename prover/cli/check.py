@@ -1,9 +1,13 @@
-"""`prover check FILE.lean [--theorem NAME]`: the sound whole-proof check of a file's proofs.
+"""`prover check FILE.lean [--theorem NAME]`: judge a Lean file's proofs as `prover prove` does.
 
-Each theorem is checked as the `lean-repl` backend checks a found proof: the screen first, then its
-statement and proof as one command on a fresh environment of everything before it in the file, no
-error, no sorry, `#print axioms` within propext / Classical.choice / Quot.sound, and the declared
-type unchanged. Exit 0 when every checked proof is accepted, 1 when one is rejected, 2 on bad input.
+Each theorem's proof goes to the lean-repl environment's judge, the same code path the runner
+uses: by default the kernel judge (compiled in the sandbox, exported with lean4export, replayed
+with lean4checker, compared with the statement; `verified_by: lean-kernel`), or with
+`--set lean.judge=repl` the REPL whole-proof check alone (`verified_by: lean-repl`).
+
+Exit codes: 0 every proof accepted; 1 at least one rejected; 2 bad input (file, theorem name,
+configuration); 3 at least one could not be judged (judge error or missing tools) and none
+rejected.
 """
 
 from __future__ import annotations
@@ -13,16 +17,24 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prover.cli.options import config_from_args
 from prover.config import Config
 from prover.errors import InputError
-from prover.types import Language, Theorem, Verdict
+from prover.types import Language, Theorem, Verdict, VerdictStatus
+
+if TYPE_CHECKING:
+    from environments.lean.screen import ScreenPolicy
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "check", help="check the proofs in a Lean file (whole-proof check)", description=__doc__
+        "check",
+        help="judge the proofs in a Lean file (exit 0 accepted, 1 rejected, 2 bad input, "
+        "3 could not judge)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", help="a .lean file")
     p.add_argument("--theorem", metavar="NAME", help="check only this theorem")
@@ -33,28 +45,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. --set lean.verify_timeout=600 (repeatable)",
+        help="override a config key, e.g. --set lean.judge=repl (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per theorem")
     p.set_defaults(run=run)
 
 
-def theorems_in(path: Path, name: str | None) -> list[tuple[Theorem, str]]:
-    """(theorem, proof) for each theorem of the file (or only `name`); InputError if none."""
+def theorems_in(
+    path: Path, name: str | None, policy: ScreenPolicy | None = None
+) -> list[tuple[Theorem, str]]:
+    """(theorem, proof) for each theorem of the file (or only `name`); InputError if none, or if
+    the screen refuses a chosen theorem's header or statement (the file is untrusted too)."""
+    from environments.lean.screen import screen_header, screen_statement
     from environments.lean.statement import declarations
 
+    if path.is_dir():
+        raise InputError(f"'{path}' is a directory; pass a .lean file")
     if not path.is_file():
         raise InputError(f"file '{path}' not found; pass an existing .lean file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"file '{path}' is not UTF-8 text") from exc
+        raise InputError(f"file '{path}' is not UTF-8 text; save it as UTF-8") from exc
     found = declarations(text)
     chosen = [d for d in found if name is None or d.name == name]
     if not chosen:
         names = ", ".join(d.name for d in found[:10]) or "none"
         what = f"no theorem '{name}'" if name else "no theorem with a proof"
         raise InputError(f"{what} in '{path}' (found: {names}); check --theorem")
+    for d in chosen:
+        refused = screen_header(d.header, policy) or screen_statement(d.statement, policy)
+        if refused is not None:
+            raise InputError(f"'{d.name}' in '{path}' is refused: {refused.message}")
     return [
         (
             Theorem(
@@ -70,33 +92,53 @@ def theorems_in(path: Path, name: str | None) -> list[tuple[Theorem, str]]:
     ]
 
 
-async def _check_all(items: list[tuple[Theorem, str]], config: Config) -> list[Verdict]:
-    from environments.lean.checker import WholeProofChecker
+async def _judge_all(items: list[tuple[Theorem, str]], config: Config) -> list[Verdict]:
+    """Every proof through the environment's judge (`prover.run.judge_proof`, as the runner)."""
+    from environments.lean.repl import create
+    from prover.run import judge_proof
 
-    async with WholeProofChecker(config.lean) as checker:
-        return list(await asyncio.gather(*(checker.check(t, p) for t, p in items)))
+    environment = create(config)
+    try:
+        return list(await asyncio.gather(*(judge_proof(environment, t, p) for t, p in items)))
+    finally:
+        await environment.close()
+
+
+def exit_code(verdicts: list[Verdict]) -> int:
+    """0 all accepted, 1 any rejected, 3 any not judged (error, unchecked) and none rejected."""
+    if any(v.status is VerdictStatus.REJECTED for v in verdicts):
+        return 1
+    return 0 if all(v.verified for v in verdicts) else 3
 
 
 def run(args: argparse.Namespace) -> int:
+    from environments.lean.screen import ScreenPolicy
+
     config = config_from_args(args)
-    items = theorems_in(Path(args.file), args.theorem)
+    items = theorems_in(Path(args.file), args.theorem, ScreenPolicy.from_config(config.lean))
     from environments.lean.toolchain import worker_settings
+    from prover.sandbox import describe, require_bwrap
 
     worker_settings(config.lean)  # a missing toolchain or build is a one-line error up front
+    if config.sandbox == "bwrap":
+        require_bwrap()  # so is a sandbox that cannot run
+    judge = "lean-kernel" if config.lean.judge == "kernel" else "lean-repl"
     sys.stderr.write(
-        f"checking {len(items)} theorem(s) of {args.file} with Lean "
-        "(each distinct header is imported once; Mathlib takes a while)\n"
+        f"judging {len(items)} theorem(s) of {args.file} with the {judge} judge, sandbox "
+        f"{describe(config.sandbox)} (each distinct header is imported anew; Mathlib takes a "
+        "while)\n"
     )
-    verdicts = asyncio.run(_check_all(items, config))
+    verdicts = asyncio.run(_judge_all(items, config))
     for (theorem, _), verdict in zip(items, verdicts, strict=True):
         if args.json:
             record = {
                 "theorem": theorem.name,
                 "status": verdict.status.value,
-                "checked_by": verdict.checked_by,
+                "verified_by": verdict.checked_by,
                 "message": verdict.message,
             }
             print(json.dumps(record, ensure_ascii=False))
         else:
-            print(f"{theorem.name}: {verdict.status.value} ({verdict.message})")
-    return 0 if all(v.verified for v in verdicts) else 1
+            status, by = verdict.status.value, verdict.checked_by
+            print(f"{theorem.name}: {status} by {by} ({verdict.message})")
+    return exit_code(verdicts)

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from prover.config import Config, load_config, parse_assignment
+from prover.config import (
+    MAX_EXPANSIONS,
+    MAX_SAMPLES,
+    MAX_TACTICS,
+    MAX_TOKENS,
+    Config,
+)
+from prover.config_args import add_config_options, load_from_args
+from prover.errors import InputError
 
 # flag dest → dotted config key
 _FLAG_KEYS: dict[str, str] = {
@@ -27,35 +37,31 @@ _FLAG_KEYS: dict[str, str] = {
 }
 
 
-def add_config_options(
-    group: argparse.ArgumentParser | argparse._ArgumentGroup,
-    example: str = "lean.tactic_timeout=30",
-) -> None:
-    """`--config FILE` and repeatable `--set KEY=VALUE`, read by `load_from_args`."""
-    group.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    group.add_argument(
-        "--set",
-        dest="assignments",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"override any config key, e.g. --set {example} (repeatable)",
-    )
+def count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, not {value}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
 
 
-def load_from_args(
-    args: argparse.Namespace,
-    flag_keys: Mapping[str, str],
-    extra: Mapping[str, Any] | None = None,
-) -> Config:
-    """The config file, then `--set`, then the flags named in `flag_keys`, then `extra`."""
-    overrides: dict[str, Any] = dict(parse_assignment(text) for text in args.assignments)
-    for dest, key in flag_keys.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            overrides[key] = value
-    overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
-    return load_config(args.config, overrides)
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -69,16 +75,52 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--record", metavar="FILE", help="append every interaction to a replay trace")
     g.add_argument("--store", metavar="DIR", help="results directory (default $PROVER_HOME)")
     b = parser.add_argument_group("budget")
-    b.add_argument("--samples", type=int, help="candidates per expansion (default 32)")
-    b.add_argument("--expansions", type=int, help="max expansions per theorem (default 100)")
-    b.add_argument("--max-tactics", type=int, help="max tactics run per theorem (default 3200)")
-    b.add_argument("--timeout", type=float, help="wall seconds per theorem (default 600)")
+    b.add_argument(
+        "--samples", type=count(1, MAX_SAMPLES), help="candidates per expansion (default 32)"
+    )
+    b.add_argument(
+        "--expansions",
+        type=count(1, MAX_EXPANSIONS),
+        help="max expansions per theorem (default 100)",
+    )
+    b.add_argument(
+        "--max-tactics",
+        type=count(1, MAX_TACTICS),
+        help="max tactics run per theorem (default 3200)",
+    )
+    b.add_argument("--timeout", type=seconds, help="wall seconds per theorem (default 600)")
     b.add_argument("--score", choices=("mean", "sum"), help="per-tactic score (default mean)")
     b.add_argument("--prompt", help="prompt template name (default llemma)")
     b.add_argument("--temperature", type=float, help="sampling temperature")
-    b.add_argument("--max-tokens", type=int, help="max tokens per candidate")
+    b.add_argument("--max-tokens", type=count(1, MAX_TOKENS), help="max tokens per candidate")
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
     """The config file, then `--set`, then the run flags, then `extra` (later wins)."""
     return load_from_args(args, _FLAG_KEYS, extra)
+
+
+def check_run_inputs(args: argparse.Namespace, config: Config) -> None:
+    """Names, files and companion flags of a search-running command, checked before anything
+    starts (the same name checks `components` makes, here before any file is read)."""
+    from prover import registry
+    from prover.run import split_model_spec
+
+    registry.entry("environment", config.environment)
+    registry.entry("generator", split_model_spec(config.model)[0])
+    registry.entry("strategy", config.strategy)
+
+    if getattr(args, "trace", None) is not None and config.environment != "replay":
+        raise InputError(
+            f"--trace is the replay environment's input, but the environment is "
+            f"{config.environment}; add --env replay or drop --trace"
+        )
+    if config.environment == "replay":
+        if not config.replay.trace:
+            raise InputError("the replay environment needs a trace: pass --trace FILE.jsonl")
+        from environments.trace import read_trace
+
+        for _ in read_trace(config.replay.trace):  # every line parses, or the error names it
+            pass
+    if config.record and Path(config.record).expanduser().is_dir():
+        raise InputError(f"--record '{config.record}' is a directory; pass a trace file path")

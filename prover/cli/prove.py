@@ -6,14 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 
 from prover import registry
-from prover.cli.options import add_run_options, config_from_args
+from prover.cli.options import add_run_options, check_run_inputs, config_from_args
 from prover.config import Config
 from prover.errors import InputError
+from prover.paths import check_output_path, write_text
 from prover.run import attempt, components
-from prover.statements import theorem_from_file, theorem_from_statement
+from prover.statements import check_language, theorem_from_file, theorem_from_statement
 from prover.types import Language, SearchResult, Theorem
 
 
@@ -32,6 +32,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--tree", metavar="FILE", help="write the search tree as JSON")
     p.set_defaults(run=run)
+
+
+def check_sources(args: argparse.Namespace) -> None:
+    """Each theorem-source option needs its partner: refused before anything is loaded."""
+    if args.theorem is not None and not args.file:
+        raise InputError("--theorem NAME goes with --file F; add --file or drop --theorem")
+    if args.name is not None and not args.benchmark:
+        raise InputError("--name NAME goes with --benchmark B; add --benchmark or drop --name")
+    if args.data is not None and not args.benchmark:
+        raise InputError("--data goes with --benchmark B; add --benchmark or drop --data")
+    if args.language is not None and args.statement is None:
+        raise InputError(
+            "--language is for a statement given inline; drop it with --file/--benchmark"
+        )
 
 
 def resolve_theorem(args: argparse.Namespace, config: Config) -> Theorem:
@@ -66,13 +80,17 @@ async def _prove(theorem: Theorem, config: Config) -> SearchResult:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_sources(args)
     config = config_from_args(args, {"bench.data": args.data})
-    if args.tree and not Path(args.tree).expanduser().resolve().parent.is_dir():
-        raise InputError(f"--tree {args.tree}: its directory does not exist; create it first")
+    if args.tree:
+        check_output_path(args.tree, "--tree")
     theorem = resolve_theorem(args, config)
+    # Everything the run reads is checked before an environment or a model starts.
+    check_language(theorem, config.environment)
+    check_run_inputs(args, config)
     result = asyncio.run(_prove(theorem, config))
     if args.tree:
-        Path(args.tree).write_text(json.dumps(result.tree or {}, ensure_ascii=False, indent=1))
+        write_text(args.tree, json.dumps(result.tree or {}, ensure_ascii=False, indent=1), "--tree")
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:

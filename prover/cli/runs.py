@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
-from pathlib import Path
 
 from prover.config import StoreConfig
+from prover.errors import InputError
+from prover.paths import check_output_path, write_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,27 +30,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trees", action="store_true", help="with --export: include search trees")
     p.add_argument("--delete", metavar="RUN", help="delete a run and its attempts")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --delete: delete a run another host still marks as running",
+    )
     p.set_defaults(run=run)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Companion options: each needs its partner, and one action at a time."""
+    if args.trees and not args.export:
+        raise InputError("--trees goes with --export RUN FILE; add --export or drop --trees")
+    if args.force and not args.delete:
+        raise InputError("--force goes with --delete RUN; add --delete or drop --force")
+    if args.export and args.delete:
+        raise InputError("give either --export or --delete, not both (run the two commands)")
+    if (args.export or args.delete) and args.json:
+        raise InputError("--json formats the run list; drop it with --export/--delete")
+    if args.export and args.export[1] != "-":
+        check_output_path(args.export[1], "--export")
 
 
 def run(args: argparse.Namespace) -> int:
     from benchmarks.store import Store
 
+    check_args(args)
     home = args.store or StoreConfig().home
-    with Store.at_home(home) as store:
+    if args.delete:
+        with Store.at_home(home) as store:
+            store.delete_run(args.delete, force=args.force)
+        print(f"deleted run {args.delete}")
+        return 0
+    with Store.at_home(home, readonly=True) as store:
         if args.export:
             name, target = args.export
             store.require_run(name)
             if target == "-":
                 count = store.export_jsonl(name, sys.stdout, trees=args.trees)
             else:
-                with Path(target).open("w", encoding="utf-8") as out:
-                    count = store.export_jsonl(name, out, trees=args.trees)
+                text = io.StringIO()
+                count = store.export_jsonl(name, text, trees=args.trees)
+                write_text(target, text.getvalue(), "--export")
                 print(f"exported run {name}: {count} attempts to {target}", file=sys.stderr)
-            return 0
-        if args.delete:
-            store.delete_run(args.delete)
-            print(f"deleted run {args.delete}")
             return 0
         runs = store.runs()
         if args.json:

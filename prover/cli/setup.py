@@ -4,7 +4,8 @@ Steps (each with a timeout; output is shown as it comes):
   1. elan: if neither `lake` nor `elan` is found, download and run elan's installer
      (https://github.com/leanprover/elan, `elan-init.sh -y --default-toolchain none`);
   2. `lake exe cache get` in the project (downloads Lean v4.24.0 and Mathlib's .olean files);
-  3. `lake build` (the project itself), then `lake build repl` (the REPL executable).
+  3. `lake build` (the project itself), then `lake build repl` (the REPL executable);
+  4. `lake build lean4export lean4checker` (the kernel judge's tools, tag v4.24.0).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ELAN_INSTALLER = "https://raw.githubusercontent.com/leanprover/elan/master/elan-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "setup",
-        help="set up a backend (lean: elan, Mathlib cache, build)",
+        help="set up a backend (lean: elan, Mathlib cache, build, the kernel judge's tools)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         steps.append(("fetch Mathlib's build cache", ("lake", "exe", "cache", "get")))
     steps.append(("build the project", ("lake", "build")))
     steps.append(("build the REPL", ("lake", "build", "repl")))
+    steps.append(
+        ("build the kernel judge's tools", ("lake", "build", "lean4export", "lean4checker"))
+    )
     total = len(steps) + 1
     lake = find_tool("lake")
     _say(f"[1/{total}] Lean toolchain ({LEAN_TOOLCHAIN}, from {project / 'lean-toolchain'})")

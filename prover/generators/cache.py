@@ -1,6 +1,7 @@
 """Request de-duplication: identical (prompt, n, sampling parameters) requests within a run are
-generated once. Concurrent duplicates share the one call in flight; finished answers are kept in a
-bounded least-recently-used table. `prover.run.build_generator` wraps every backend in `cached`.
+generated once. Concurrent duplicates share the one call in flight, which is cancelled (closing its
+I/O) when the last of them gives up; finished answers are kept in a bounded least-recently-used
+table. `prover.run.build_generator` wraps every backend in `cached`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import asyncio
 from collections import OrderedDict
 
 from prover.protocols import GenerationParams, Generator
-from prover.types import Candidate
+from prover.types import Candidate, Prompt
 
-_Key = tuple[str, int, GenerationParams]
+_Key = tuple[Prompt, int, GenerationParams]  # a Chat is a frozen, hashable value too
 
 
 class CachedGenerator:
@@ -23,34 +24,47 @@ class CachedGenerator:
         self._max_entries = max_entries
         self._done: OrderedDict[_Key, tuple[Candidate, ...]] = OrderedDict()
         self._inflight: dict[_Key, asyncio.Future[tuple[Candidate, ...]]] = {}
+        self._waiters: dict[_Key, int] = {}  # callers awaiting each in-flight request
         self.hits = 0
         self.misses = 0
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         key: _Key = (prompt, n, params or GenerationParams())
         if key in self._done:
             self._done.move_to_end(key)
             self.hits += 1
             return list(self._done[key])
-        running = self._inflight.get(key)
-        if running is not None:
+        task = self._inflight.get(key)
+        if task is not None:
             self.hits += 1
+        else:
+            self.misses += 1
+            task = asyncio.ensure_future(self._fetch(key))
+            self._inflight[key] = task
+            self._waiters[key] = 0
+            task.add_done_callback(_consume_exception)
+        self._waiters[key] += 1
+        try:
             # shield: one waiter giving up (e.g. its wall-clock budget) must not cancel the others.
-            return list(await asyncio.shield(running))
-        self.misses += 1
-        task = asyncio.ensure_future(self._fetch(key))
-        self._inflight[key] = task
-        task.add_done_callback(_consume_exception)
-        return list(await asyncio.shield(task))
+            return list(await asyncio.shield(task))
+        finally:
+            self._waiters[key] -= 1
+            if self._waiters[key] == 0:
+                del self._waiters[key]
+                if not task.done():  # the last waiter gave up: stop the request (and its I/O)
+                    task.cancel()
+                    if self._inflight.get(key) is task:  # a new caller starts afresh
+                        del self._inflight[key]
 
     async def _fetch(self, key: _Key) -> tuple[Candidate, ...]:
         prompt, n, params = key
         try:
             result = tuple(await self.inner.generate(prompt, n, params))
         finally:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is asyncio.current_task():
+                del self._inflight[key]
         if self._max_entries > 0:
             self._done[key] = result
             while len(self._done) > self._max_entries:

@@ -52,3 +52,14 @@ def to_candidate(
     if cut >= 0:
         text = text[:cut]
     return Candidate(text, float(sum(token_logprobs[:end])), end)
+
+
+def distinct_best(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """One candidate per text (beams that differ only past a stop cut become equal), keeping the
+    highest log-probability; first-appearance order."""
+    best: dict[str, Candidate] = {}
+    for cand in candidates:
+        kept = best.get(cand.text)
+        if kept is None or cand.logprob > kept.logprob:
+            best[cand.text] = cand
+    return list(best.values())

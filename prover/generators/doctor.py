@@ -1,4 +1,4 @@
-"""`prover doctor` lines for the model backends: GPU, torch, transformers, vLLM."""
+"""`prover doctor` lines for the model backends: GPU, torch, transformers, vLLM, openai."""
 
 from __future__ import annotations
 
@@ -68,11 +68,15 @@ def checks() -> list[Check]:
             "pip install 'prover[hf]'",
         )
     )
+    openai_version = package_version("openai")
     out.append(
         Check(
             "model backend openai",
-            True,
-            "usable (--model openai:MODEL@http://HOST:PORT/v1; standard library only)",
+            openai_version is not None,
+            f"usable (--model openai:MODEL@http://HOST:PORT/v1; openai {openai_version})"
+            if openai_version
+            else "the official openai client is not installed",
+            "pip install 'prover[openai]'",
         )
     )
     return out

@@ -3,7 +3,10 @@
 `--model hf:PATH_OR_HUB_ID`. Concurrent `generate` calls from many searches go through a
 micro-batching queue (`hf.max_batch_size` sequences, `hf.max_wait_ms`) and become one
 `model.generate` call, run in a worker thread so the event loop keeps serving the searches.
-Sampling expands each prompt into n rows; beam search (`hf.beam_search`) returns the n best beams.
+Sampling expands each prompt into n rows; row i of a request with seed s draws from its own
+`torch.Generator` seeded s + i (vLLM's rule), never the global RNG, so a sample depends only on
+its prompt, parameters and seed, whatever else shares its batch. Beam search (`hf.beam_search`)
+returns the n best distinct beams. A `Chat` prompt is rendered with the tokenizer's chat template.
 Each candidate carries the model's log-probability of its tokens (raw logits, before temperature
 or top-p, as vLLM reports them) and its token count.
 """
@@ -11,7 +14,9 @@ or top-p, as vLLM reports them) and its token count.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,25 +25,32 @@ from typing import Any
 from prover.config import Config
 from prover.errors import BackendError, InputError, require
 from prover.generators.batching import MicroBatcher
-from prover.generators.completion import to_candidate
+from prover.generators.completion import distinct_best, to_candidate
 from prover.prompts import stop_index
-from prover.protocols import GenerationParams, Generator
-from prover.types import Candidate
+from prover.protocols import SEED_LIMIT, GenerationParams, Generator
+from prover.types import Candidate, Chat, Prompt
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
 class _Request:
-    prompt: str
+    text: str  # the prompt as the model reads it (a chat already rendered)
+    special: bool  # add the tokenizer's special tokens (a rendered chat has its own)
     rows: int  # samples to draw, or beams to return
     params: GenerationParams
     beam: bool
+    seed: int = 0  # row i samples with seed + i
 
     @property
     def key(self) -> tuple[GenerationParams, bool, int]:
         # One model.generate call takes one generation config; beams also share their width.
-        return (self.params, self.beam, self.rows if self.beam else 0)
+        # Seeds are per row, so requests with different seeds still share a batch.
+        return (
+            dataclasses.replace(self.params, seed=None),
+            self.beam,
+            self.rows if self.beam else 0,
+        )
 
 
 class HfGenerator:
@@ -54,6 +66,7 @@ class HfGenerator:
         max_batch_size: int = 64,
         max_wait: float = 0.005,
         beam_search: bool = False,
+        seed: int = 0,
     ) -> None:
         self.torch: Any = require("torch", "hf")
         self.transformers: Any = require("transformers", "hf")
@@ -69,6 +82,8 @@ class HfGenerator:
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
         self.max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        # Seeds for requests that bring none (callers other than the runner): a fixed sequence.
+        self._seeds = random.Random(seed)
         self.batcher: MicroBatcher[_Request, list[Candidate]] = MicroBatcher(
             self._run,
             max_size=max_batch_size,
@@ -78,21 +93,46 @@ class HfGenerator:
         )
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         params = params or GenerationParams()
         if n < 1:
             return []
+        text, special = self._render(prompt)
         if params.beam or self.beam_search:
-            return await self.batcher.submit(_Request(prompt, n, params, beam=True))
+            return await self.batcher.submit(_Request(text, special, n, params, beam=True))
         if params.temperature <= 0:  # greedy: every sample is the same sequence
-            (best,) = await self.batcher.submit(_Request(prompt, 1, params, beam=False))
+            request = _Request(text, special, 1, params, beam=False)
+            (best,) = await self.batcher.submit(request)
             return [best] * n
-        chunks = [min(self.max_batch_size, n - i) for i in range(0, n, self.max_batch_size)]
+        seed = params.seed if params.seed is not None else self._seeds.randrange(SEED_LIMIT)
+        chunks = range(0, n, self.max_batch_size)
         parts = await asyncio.gather(
-            *(self.batcher.submit(_Request(prompt, rows, params, beam=False)) for rows in chunks)
+            *(
+                self.batcher.submit(
+                    _Request(
+                        text, special, min(self.max_batch_size, n - i), params, False, seed + i
+                    )
+                )
+                for i in chunks
+            )
         )
         return [cand for part in parts for cand in part]
+
+    def _render(self, prompt: Prompt) -> tuple[str, bool]:
+        """The text the model reads, and whether the tokenizer should add its special tokens."""
+        if not isinstance(prompt, Chat):
+            return prompt, True
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise InputError(
+                "hf: this model's tokenizer has no chat template, so it cannot take a chat "
+                "prompt; use a chat (instruct) model, or a strategy that sends plain text"
+            )
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        text = self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        return str(text), False  # the template writes BOS and the like itself
 
     async def close(self) -> None:
         await self.batcher.close()
@@ -118,12 +158,17 @@ class HfGenerator:
         stopping = self.transformers.StoppingCriteriaList()
         if params.stop:
             stopping.append(_stop_criterion(self, params.stop, prompt_len))
+        processors = self.transformers.LogitsProcessorList()
+        if not beam and params.temperature > 0:
+            row_seeds = [r.seed + i for r in batch for i in range(r.rows)]
+            processors.append(_seeded_sampler(self, row_seeds, params))
         with self.torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention.to(self.device),
                 generation_config=config,
                 stopping_criteria=stopping,
+                logits_processor=processors,
             )
             generated = out.sequences[:, prompt_len:]
             step_logprobs = self._step_logprobs(out, generated, beam)
@@ -135,6 +180,8 @@ class HfGenerator:
         for count in counts:
             rows = zip(token_rows[row : row + count], logprob_rows[row : row + count], strict=True)
             cands = [to_candidate(i, lp, self._decode, params.stop, self.eos_ids) for i, lp in rows]
+            if beam:
+                cands = distinct_best(cands)
             if not all(math.isfinite(c.logprob) for c in cands):
                 raise BackendError(
                     "the model produced a non-finite log-probability; try --set hf.dtype=float32"
@@ -153,13 +200,16 @@ class HfGenerator:
                 f"max_tokens {params.max_tokens} leaves no room for a prompt in this model's "
                 f"{self.max_positions} positions; lower generation.max_tokens"
             )
-        enc = self.tokenizer(
-            [r.prompt for r in batch],
-            return_tensors="pt",
-            padding=True,
-            truncation=limit is not None,
-            max_length=limit,
-        )
+        ids = [
+            self.tokenizer(
+                r.text,
+                add_special_tokens=r.special,
+                truncation=limit is not None,
+                max_length=limit,
+            )["input_ids"]
+            for r in batch
+        ]
+        enc = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")  # on the left
         input_ids, attention = enc["input_ids"], enc["attention_mask"]
         if batch[0].beam:
             width = batch[0].rows
@@ -172,12 +222,9 @@ class HfGenerator:
             return input_ids, attention, [width] * len(batch), options
         counts = [r.rows for r in batch]
         repeat = self.torch.tensor(counts)
+        # Sampling happens in _seeded_sampler (per-row generators): it leaves one finite logit per
+        # row, which greedy decoding then picks. output_logits keeps the raw logits for scoring.
         options = {"output_logits": True, "do_sample": False}
-        if params.temperature > 0:
-            # top_k=0 switches off transformers' default top-k of 50 (vLLM has none).
-            options.update(
-                do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0
-            )
         return (
             input_ids.repeat_interleave(repeat, dim=0),
             attention.repeat_interleave(repeat, dim=0),
@@ -197,6 +244,34 @@ class HfGenerator:
             for t, logits in enumerate(out.logits)
         ]
         return torch.cat(columns, dim=1)
+
+
+def _seeded_sampler(gen: HfGenerator, row_seeds: Sequence[int], params: GenerationParams) -> Any:
+    """Draws each row's next token from softmax(logits / temperature) within the top-p nucleus,
+    with that row's own generator; returns logits where only the drawn token is finite."""
+    torch = gen.torch
+    device = gen.device
+    generators = [torch.Generator(device=device).manual_seed(seed) for seed in row_seeds]
+
+    class _Sampler(gen.transformers.LogitsProcessor):  # type: ignore[misc, name-defined]
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            probs = torch.softmax(scores.float() / params.temperature, dim=-1)
+            if params.top_p < 1.0:
+                # vLLM's nucleus: the most likely tokens whose mass before them is < top_p.
+                ordered, order = probs.sort(dim=-1, descending=True)
+                before = ordered.cumsum(dim=-1) - ordered
+                ordered = ordered.masked_fill(before >= params.top_p, 0.0)
+                probs = torch.zeros_like(probs).scatter(1, order, ordered)
+            cdf = probs.cumsum(dim=-1)
+            draws = torch.stack(
+                [torch.rand((), generator=g, device=device) for g in generators]
+            ).to(cdf.dtype)
+            picked = torch.searchsorted(cdf, (draws * cdf[:, -1]).unsqueeze(1), right=True)
+            picked = picked.clamp(max=scores.shape[-1] - 1)
+            out = torch.full_like(scores, -math.inf)
+            return out.scatter(1, picked, 0.0)
+
+    return _Sampler()
 
 
 def _stop_criterion(gen: HfGenerator, stops: Sequence[str], prompt_len: int) -> Any:
@@ -275,14 +350,13 @@ def load(spec: str, config: Config) -> HfGenerator:
             "weights and tokenizer files, or a Hugging Face hub id such as EleutherAI/llemma_7b"
         ) from exc
     model.to(device)
-    # Sampling draws from torch's global generator; seeding it makes a run repeatable.
-    torch.manual_seed(config.generation.seed)
     return HfGenerator(
         model,
         tokenizer,
         max_batch_size=hf.max_batch_size,
         max_wait=hf.max_wait_ms / 1000.0,
         beam_search=hf.beam_search,
+        seed=config.generation.seed,
     )
 
 

@@ -6,12 +6,17 @@ concurrent requests of all searches; each request asks for `n` samples with the 
 log-probabilities (`logprobs=0`), so every `CompletionOutput` carries `cumulative_logprob`.
 Beam search (`vllm.beam_search = true`) uses `LLM.beam_search` with `BeamSearchParams` — the
 `use_beam_search` flag of `SamplingParams` was removed in vLLM 0.6.3 — behind the same
-micro-batching queue as the `hf` backend. vLLM starts and stops its own worker processes.
+micro-batching queue as the `hf` backend; beams equal after the stop cut are one candidate. The
+request seed goes to `SamplingParams.seed` (vLLM samples child i of an n-sample request with
+seed + i). A `Chat` prompt is rendered with the tokenizer's chat template. vLLM starts and stops
+its own worker processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +26,9 @@ from prover.config import Config
 from prover.doctor import module_present
 from prover.errors import BackendError, InputError
 from prover.generators.batching import MicroBatcher
-from prover.generators.completion import to_candidate
+from prover.generators.completion import distinct_best, to_candidate
 from prover.protocols import GenerationParams, Generator
-from prover.types import Candidate
+from prover.types import Candidate, Chat, Prompt
 
 OTHER_MODELS = (
     "choose another model, e.g. --model hf:EleutherAI/llemma_7b (transformers, CPU or GPU) or "
@@ -51,23 +56,50 @@ def unusable_reasons() -> list[str]:
 
 @dataclass(frozen=True)
 class _BeamRequest:
-    prompt: str
+    prompt: Any  # text, or {"prompt_token_ids": [...]} for a rendered chat
     width: int
     params: GenerationParams
 
 
 class VllmGenerator:
-    """vLLM's async engine for sampling, or its offline `LLM` for beam search."""
+    """vLLM's async engine for sampling, or its offline `LLM` for beam search.
+
+    Built by `load` from a config; the constructor takes the engine objects themselves, so the
+    request logic also runs against a scripted engine in tests.
+    """
 
     name = "vllm"
 
-    def __init__(self, spec: str, config: Config) -> None:
+    def __init__(
+        self,
+        *,
+        sampling_params_cls: Any,
+        final_only: Any = None,
+        engine: Any = None,
+        llm: Any = None,
+        beam_params_cls: Any = None,
+        beam_batch_size: int = 32,
+    ) -> None:
+        self.sampling_params_cls = sampling_params_cls
+        self.final_only = final_only
+        self.engine = engine
+        self.llm = llm
+        self.beam_params_cls = beam_params_cls
+        self.beam_batcher: MicroBatcher[_BeamRequest, list[Candidate]] | None = None
+        if llm is not None:
+            self.beam_batcher = MicroBatcher(
+                self._run_beams,
+                max_size=beam_batch_size,
+                max_wait=0.005,
+                key=lambda r: (r.width, dataclasses.replace(r.params, seed=None)),
+            )
+
+    @classmethod
+    def load(cls, spec: str, config: Config) -> VllmGenerator:
+        """Start vLLM on `spec` as `[vllm]` says (the async engine, or `LLM` for beams)."""
         import vllm
         from vllm.sampling_params import BeamSearchParams, RequestOutputKind, SamplingParams
 
-        self.sampling_params_cls: Any = SamplingParams
-        self.beam_params_cls: Any = BeamSearchParams
-        self.final_only: Any = RequestOutputKind.FINAL_ONLY
         opts = config.vllm
         engine_options: dict[str, Any] = {
             "model": spec,
@@ -78,33 +110,37 @@ class VllmGenerator:
             "enable_prefix_caching": opts.enable_prefix_caching,
             "seed": config.generation.seed,
         }
-        self.engine: Any = None
-        self.llm: Any = None
-        self.beam_batcher: MicroBatcher[_BeamRequest, list[Candidate]] | None = None
         if opts.beam_search:
-            self.llm = vllm.LLM(**engine_options)
-            self.beam_batcher = MicroBatcher(
-                self._run_beams,
-                max_size=opts.beam_batch_size,
-                max_wait=0.005,
-                key=lambda r: (r.width, r.params),
+            return cls(
+                sampling_params_cls=SamplingParams,
+                llm=vllm.LLM(**engine_options),
+                beam_params_cls=BeamSearchParams,
+                beam_batch_size=opts.beam_batch_size,
             )
-        else:
-            args = vllm.AsyncEngineArgs(**engine_options)
-            self.engine = vllm.AsyncLLMEngine.from_engine_args(args)
+        args = vllm.AsyncEngineArgs(**engine_options)
+        return cls(
+            sampling_params_cls=SamplingParams,
+            final_only=RequestOutputKind.FINAL_ONLY,
+            engine=vllm.AsyncLLMEngine.from_engine_args(args),
+        )
 
     async def generate(
-        self, prompt: str, n: int, params: GenerationParams | None = None
+        self, prompt: Prompt, n: int, params: GenerationParams | None = None
     ) -> list[Candidate]:
         params = params or GenerationParams()
         if n < 1:
             return []
         if self.beam_batcher is not None:
-            return await self.beam_batcher.submit(_BeamRequest(prompt, n, params))
+            rendered = await self._render(prompt, self.llm.get_tokenizer())
+            return await self.beam_batcher.submit(_BeamRequest(rendered, n, params))
         if params.beam:
             raise InputError(
                 "beam search with vllm needs the beam engine: --set vllm.beam_search=true"
             )
+        tokenizer = self.engine.get_tokenizer() if isinstance(prompt, Chat) else None
+        if inspect.isawaitable(tokenizer):  # async in the engine, sync in LLM
+            tokenizer = await tokenizer
+        rendered = await self._render(prompt, tokenizer)
         sampling = self.sampling_params_cls(
             n=n,
             temperature=params.temperature,
@@ -113,12 +149,12 @@ class VllmGenerator:
             stop=list(params.stop),
             logprobs=0,  # only the sampled token's: fills cumulative_logprob
             output_kind=self.final_only,
-            seed=params.seed,
+            seed=params.seed,  # child i samples with seed + i
         )
         request_id = uuid.uuid4().hex
         final = None
         try:
-            async for output in self.engine.generate(prompt, sampling, request_id):
+            async for output in self.engine.generate(rendered, sampling, request_id):
                 final = output
         except asyncio.CancelledError:
             await self.engine.abort(request_id)
@@ -127,10 +163,21 @@ class VllmGenerator:
             raise BackendError(f"vllm: {type(exc).__name__}: {exc}") from exc
         if final is None:
             raise BackendError("vllm returned no output for a request")
-        return [
-            Candidate(o.text, float(o.cumulative_logprob or 0.0), len(o.token_ids))
-            for o in final.outputs
-        ]
+        return [_sampled(o, params.logprobs) for o in final.outputs]
+
+    async def _render(self, prompt: Prompt, tokenizer: Any) -> Any:
+        """A text prompt as is; a chat through the tokenizer's chat template, as token ids (the
+        template writes BOS itself, and vLLM would add another to a text prompt)."""
+        if not isinstance(prompt, Chat):
+            return prompt
+        if not getattr(tokenizer, "chat_template", None):
+            raise InputError(
+                "vllm: this model's tokenizer has no chat template, so it cannot take a chat "
+                "prompt; use a chat (instruct) model, or a strategy that sends plain text"
+            )
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return {"prompt_token_ids": tokenizer.encode(text, add_special_tokens=False)}
 
     async def _run_beams(self, batch: Sequence[_BeamRequest]) -> list[list[Candidate]]:
         return await asyncio.to_thread(self._beams, list(batch))
@@ -138,7 +185,12 @@ class VllmGenerator:
     def _beams(self, batch: list[_BeamRequest]) -> list[list[Candidate]]:
         width, params = batch[0].width, batch[0].params
         tokenizer = self.llm.get_tokenizer()
-        prompt_ids = [tokenizer.encode(r.prompt) for r in batch]
+        prompt_ids = [
+            r.prompt["prompt_token_ids"]
+            if isinstance(r.prompt, dict)
+            else tokenizer.encode(r.prompt)
+            for r in batch
+        ]
         # Token prompts: the returned beams hold prompt + generated tokens, so we cut our own.
         outputs = self.llm.beam_search(
             [{"prompt_token_ids": ids} for ids in prompt_ids],
@@ -156,7 +208,7 @@ class VllmGenerator:
                 generated = list(seq.tokens[len(ids) :])
                 lps = _step_logprobs(seq, generated)
                 cands.append(to_candidate(generated, lps, decode, params.stop, eos))
-            results.append(cands)
+            results.append(distinct_best(cands))  # beams equal after the stop cut: keep the best
         return results
 
     async def close(self) -> None:
@@ -170,6 +222,20 @@ class VllmGenerator:
                 shutdown()
             self.engine = None
         self.llm = None
+
+
+def _sampled(output: Any, need_logprobs: bool) -> Candidate:
+    """A Candidate from one `CompletionOutput`; no silent tie when log-probs are missing."""
+    tokens = len(output.token_ids)
+    if output.cumulative_logprob is None:
+        if need_logprobs:
+            raise BackendError(
+                "vllm returned a sample without cumulative_logprob although logprobs=0 was "
+                "asked; search ranks candidates by it — check the engine's --max-logprobs "
+                "(must be >= 0) and its version"
+            )
+        return Candidate(output.text, 0.0, tokens)
+    return Candidate(output.text, float(output.cumulative_logprob), tokens)
 
 
 def _step_logprobs(seq: Any, generated: list[int]) -> list[float]:
@@ -196,7 +262,7 @@ def create(spec: str, config: Config) -> Generator:
     if reasons:
         raise InputError(f"vllm cannot run '{spec}' here: {'; '.join(reasons)}; {OTHER_MODELS}")
     try:
-        generator = VllmGenerator(spec, config)
+        generator = VllmGenerator.load(spec, config)
     except (OSError, ValueError) as exc:
         raise InputError(f"vllm cannot load '{spec}': {exc}; {OTHER_MODELS}") from exc
     return generator

@@ -11,19 +11,18 @@ without a model call for that state. With no closers the search is exactly the o
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prover.budget import BudgetSpent, Meter
 from prover.config import Config
 from prover.prompts import PromptTemplate, clean_candidates, template
 from prover.protocols import GenerationParams, Generator, ProofSession
 from prover.search_tree import SearchTree
-from prover.strategies.closers import expand, first_closer
+from prover.strategies.closers import expand, first_closer, ran_text
 from prover.types import (
     Budget,
     Candidate,
@@ -42,18 +41,12 @@ from prover.types import (
 )
 
 
-class _WallClock(Exception):
-    """The per-theorem wall budget ran out during a call."""
-
-
 class _OutOfTactics(Exception):
     """The tactic budget ran out while closers were being tried."""
 
 
 @dataclass
 class _Timers:
-    model: float = 0.0
-    env: float = 0.0
     model_calls: int = 0
     candidates: int = 0
     tokens: int = 0
@@ -72,11 +65,13 @@ class BestFirst:
         prompt: PromptTemplate | None = None,
         params: GenerationParams | None = None,
         closers: Sequence[str] = (),
+        allow_eval: bool = True,
     ) -> None:
         if score not in ("mean", "sum"):
             raise ValueError(f"score must be 'mean' or 'sum', not {score!r}")
         self.score = score
         self.closers = tuple(closers)
+        self.allow_eval = allow_eval  # Isabelle's `by eval` closers count only when allowed
         self.prompt = prompt or template("llemma")
         base = params or GenerationParams()
         self.params = GenerationParams(
@@ -90,8 +85,7 @@ class BestFirst:
     async def search(
         self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
     ) -> SearchResult:
-        start = time.perf_counter()
-        deadline = start + budget.wall_seconds
+        meter = Meter(budget.wall_seconds)  # service time, not time queued (prover/budget.py)
         timers = _Timers()
         failures: Counter[str] = Counter()
         tree = SearchTree()
@@ -102,14 +96,15 @@ class BestFirst:
         heap: list[tuple[float, int, int]] = [(0.0, next(order), root)]
         expansions = 0
         tactics = 0
-        closers = expand(self.closers, theorem.language)
+        closers = expand(self.closers, theorem.language, allow_eval=self.allow_eval)
 
         def finish(status: Status, reason: str, **extra: object) -> SearchResult:
-            total = time.perf_counter() - start
+            total = meter.elapsed()
             stats = SearchStats(
-                model_seconds=timers.model,
-                env_seconds=timers.env,
-                search_seconds=max(0.0, total - timers.model - timers.env),
+                model_seconds=meter.model_seconds,
+                env_seconds=meter.env_seconds,
+                queued_seconds=meter.queued_seconds,
+                search_seconds=max(0.0, total - meter.used - meter.queued_seconds),
                 total_seconds=total,
                 expansions=expansions,
                 tactics_run=tactics,
@@ -132,16 +127,6 @@ class BestFirst:
                 theorem=theorem.name, status=status, stats=stats, tree=tree.to_json(), **extra
             )
 
-        async def bounded(coro, what: str):  # type: ignore[no-untyped-def]
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                coro.close()
-                raise _WallClock(what)
-            try:
-                return await asyncio.wait_for(coro, timeout=remaining)
-            except asyncio.TimeoutError:
-                raise _WallClock(what) from None
-
         async def check_finish(
             node: int, tactic: str, score: float
         ) -> tuple[tuple[str, ...], str, Verdict] | None:
@@ -149,11 +134,7 @@ class BestFirst:
             that tactic's failure and the search goes on."""
             steps = (*tree.path(node), tactic)
             proof = session.assemble(steps)
-            t0 = time.perf_counter()
-            try:
-                verdict = await bounded(session.verify(proof), "verify")
-            finally:
-                timers.env += time.perf_counter() - t0
+            verdict = await meter.env(session, session.verify(proof), "verify")
             if verdict.status is VerdictStatus.REJECTED:
                 failures[FailureKind.ERROR.value] += 1
                 message = f"whole-proof check rejected: {verdict.message}"
@@ -172,11 +153,7 @@ class BestFirst:
                     raise _OutOfTactics
                 tactics += 1
                 timers.closer_tries += 1
-                t0 = time.perf_counter()
-                try:
-                    return await bounded(session.run_tactic(state, tactic), "tactic")
-                finally:
-                    timers.env += time.perf_counter() - t0
+                return await meter.env(session, session.run_tactic(state, tactic))
 
             async def accept(tactic: str) -> bool:
                 checked = await check_finish(node, tactic, 0.0)
@@ -215,13 +192,7 @@ class BestFirst:
                 tree.mark_expanded(node, expansions)
 
                 prompt = self.prompt.render(state, theorem)
-                t0 = time.perf_counter()
-                try:
-                    raw = await bounded(
-                        generator.generate(prompt, budget.samples, self.params), "generate"
-                    )
-                finally:
-                    timers.model += time.perf_counter() - t0
+                raw = await meter.model(generator.generate(prompt, budget.samples, self.params))
                 timers.model_calls += 1
                 timers.candidates += len(raw)
                 timers.tokens += sum(c.num_tokens for c in raw)
@@ -231,12 +202,11 @@ class BestFirst:
                     if tactics >= budget.max_tactics:
                         return finish(Status.FAILED, "max_tactics")
                     tactics += 1
-                    t0 = time.perf_counter()
-                    try:
-                        result = await bounded(session.run_tactic(state, cand.text), "tactic")
-                    finally:
-                        timers.env += time.perf_counter() - t0
+                    result = await meter.env(session, session.run_tactic(state, cand.text))
                     cand_score = cand.score(self.score)
+                    # the text that ran (a `sledgehammer` step as the tactic that closed it): what
+                    # the tree, the proof and the judge see
+                    text = ran_text(cand.text, result)
 
                     if isinstance(result, Failed):
                         failures[result.kind.value] += 1
@@ -244,11 +214,11 @@ class BestFirst:
                         continue
 
                     if isinstance(result, Finished):
-                        checked = await check_finish(node, cand.text, cand_score)
+                        checked = await check_finish(node, text, cand_score)
                         if checked is None:
                             continue
                         steps, proof, verdict = checked
-                        tree.add_finished(node, cand.text, cand_score)
+                        tree.add_finished(node, text, cand_score)
                         return finish(
                             Status.PROVED,
                             "proved",
@@ -261,13 +231,13 @@ class BestFirst:
                     assert isinstance(result, NewState)
                     key = result.state.pretty
                     if key in seen:
-                        tree.add_edge(node, seen[key], cand.text, cand_score, duplicate=True)
+                        tree.add_edge(node, seen[key], text, cand_score, duplicate=True)
                         continue
                     child_priority = priority - cand_score
                     child = tree.add_state(
                         result.state, priority=child_priority, depth=tree.depth(node) + 1
                     )
-                    tree.add_edge(node, child, cand.text, cand_score)
+                    tree.add_edge(node, child, text, cand_score)
                     seen[key] = child
                     heapq.heappush(heap, (child_priority, next(order), child))
                     if closers and (closed := await try_closers(child)) is not None:
@@ -275,8 +245,8 @@ class BestFirst:
             return finish(Status.FAILED, "exhausted")
         except _OutOfTactics:
             return finish(Status.FAILED, "max_tactics")
-        except _WallClock as exc:
-            return finish(Status.TIMEOUT, f"wall_seconds during {exc}")
+        except BudgetSpent as exc:
+            return finish(Status.TIMEOUT, f"wall_seconds during {exc.what}")
         except Exception as exc:  # a backend fault ends this attempt, never the run
             return finish(Status.ERROR, "error", error=f"{type(exc).__name__}: {exc}")
 
@@ -291,4 +261,5 @@ def create(config: Config) -> BestFirst:
             temperature=gen.temperature, top_p=gen.top_p, max_tokens=gen.max_tokens
         ),
         closers=config.search.closers,
+        allow_eval=config.isabelle.allow_eval,
     )

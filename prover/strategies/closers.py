@@ -30,6 +30,9 @@ LEAN_CLOSERS: tuple[str, ...] = (
 ISABELLE_CLOSERS: tuple[str, ...] = DSP_HEURISTICS
 
 DEFAULT = "default"  # in a closers list: the language's default list above
+# A result message an environment adds when the text it ran differs from the tactic it was given
+# (Isabelle runs a `sledgehammer` step as the tactic that closed the goal): `ran: <exact text>`.
+RAN_PREFIX = "ran: "
 
 RunTactic = Callable[[ProofState, str], Awaitable[TacticResult]]
 Accept = Callable[[str], Awaitable[bool]]
@@ -40,13 +43,32 @@ def default_closers(language: Language) -> tuple[str, ...]:
     return ISABELLE_CLOSERS if language is Language.ISABELLE else LEAN_CLOSERS
 
 
-def expand(closers: Sequence[str], language: Language) -> tuple[str, ...]:
-    """`closers` with the entry `default` replaced by the language's list; duplicates dropped."""
+def expand(
+    closers: Sequence[str], language: Language, *, allow_eval: bool = True
+) -> tuple[str, ...]:
+    """`closers` with the entry `default` replaced by the language's list; duplicates dropped.
+    Without `allow_eval`, Isabelle closers that prove by code evaluation (`by eval`) are skipped:
+    their proofs would go through the code generator's oracle."""
     out: list[str] = []
     for closer in closers:
         items = default_closers(language) if closer.strip() == DEFAULT else (closer.strip(),)
         out.extend(item for item in items if item and item not in out)
+    if language is Language.ISABELLE and not allow_eval:
+        from environments.isabelle.isar import uses_evaluation
+
+        out = [c for c in out if not uses_evaluation(c)]
     return tuple(out)
+
+
+def ran_text(tactic: str, result: TacticResult) -> str:
+    """The text that actually ran for `tactic` (what a proof must record), from the result's
+    `ran:` message when the environment replaced a step, else `tactic` itself."""
+    if isinstance(result, Failed):
+        return tactic
+    for message in result.messages:
+        if message.startswith(RAN_PREFIX):
+            return message[len(RAN_PREFIX) :]
+    return tactic
 
 
 @dataclass(frozen=True)
@@ -86,14 +108,16 @@ async def first_closer(
 
     `run` is the caller's budgeted `run_tactic`; its exceptions (budget, wall clock) propagate.
     `accept` lets the caller veto a finishing closer, e.g. when the whole-proof check rejects it.
+    `closed_by` is the text that ran (a hammer closer is replaced by the tactic it found).
     """
     tried: list[CloserTry] = []
     for closer in closers:
         result = await run(state, closer)
         if isinstance(result, Finished):
-            if accept is None or await accept(closer):
+            text = ran_text(closer, result)
+            if accept is None or await accept(text):
                 tried.append(CloserTry(closer, "finished"))
-                return CloserOutcome(closer, tuple(tried))
+                return CloserOutcome(text, tuple(tried))
             tried.append(CloserTry(closer, "rejected", "whole-proof check rejected it"))
         elif isinstance(result, Failed):
             tried.append(CloserTry(closer, result.kind.value, result.message))

@@ -10,14 +10,13 @@ sub-search on the gap's goal (Lean). The filled proof counts only after `session
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from prover.budget import BudgetSpent, Meter
 from prover.config import Config, GenerationConfig, SketchConfig
 from prover.errors import InputError
 from prover.prompts import template
@@ -67,53 +66,46 @@ class _OutOfBudget(Exception):
 class _Meter:
     """Every model and proof-assistant call of one theorem goes through here: limits and counts."""
 
-    start: float
-    deadline: float
+    clock: Meter  # the theorem's service time against its time budget (prover/budget.py)
     max_tactics: int
     tactics: int = 0
     expansions: int = 0
     model_calls: int = 0
     candidates: int = 0
     tokens: int = 0
-    model_seconds: float = 0.0
-    env_seconds: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
     stopped: _OutOfBudget | None = None
 
+    @property
+    def model_seconds(self) -> float:
+        return self.clock.model_seconds
+
+    @property
+    def env_seconds(self) -> float:
+        return self.clock.env_seconds
+
     def remaining(self) -> float:
-        return self.deadline - time.perf_counter()
+        return self.clock.remaining()
 
     def stop(self, reason: str, *, wall: bool) -> _OutOfBudget:
         """Record why the theorem's budget ran out; the caller raises the returned exception."""
         self.stopped = _OutOfBudget(reason, wall=wall)
         return self.stopped
 
-    async def _bounded(self, coro: Awaitable[_T], what: str) -> _T:
-        remaining = self.remaining()
-        if remaining <= 0:
-            if asyncio.iscoroutine(coro):
-                coro.close()
-            raise self.stop(f"wall_seconds during {what}", wall=True)
-        try:
-            return await asyncio.wait_for(coro, timeout=remaining)
-        except asyncio.TimeoutError:
-            raise self.stop(f"wall_seconds during {what}", wall=True) from None
-
     def _count_tactic(self) -> None:
         if self.tactics >= self.max_tactics:
             raise self.stop("max_tactics", wall=False)
         self.tactics += 1
 
-    async def _env(self, coro: Awaitable[_T], what: str) -> _T:
-        t0 = time.perf_counter()
+    async def _env(self, session: ProofSession, coro: Awaitable[_T], what: str) -> _T:
         try:
-            return await self._bounded(coro, what)
-        finally:
-            self.env_seconds += time.perf_counter() - t0
+            return await self.clock.env(session, coro, what)
+        except BudgetSpent:
+            raise self.stop(f"wall_seconds during {what}", wall=True) from None
 
     async def tactic(self, session: ProofSession, state: ProofState, tactic: str) -> TacticResult:
         self._count_tactic()
-        result = await self._env(session.run_tactic(state, tactic), "tactic")
+        result = await self._env(session, session.run_tactic(state, tactic), "tactic")
         if isinstance(result, Failed):
             self.failures[result.kind.value] += 1
         return result
@@ -122,22 +114,23 @@ class _Meter:
         self, session: ProofSession, state: ProofState, text: str
     ) -> tuple[ProofState, ...] | Failed:
         self._count_tactic()
-        result = await self._env(cast(SketchSession, session).run_sketch(state, text), "sketch")
+        result = await self._env(
+            session, cast(SketchSession, session).run_sketch(state, text), "sketch"
+        )
         if isinstance(result, Failed):
             self.failures[result.kind.value] += 1
         return result
 
     async def verify(self, session: ProofSession, proof: str) -> Verdict:
-        return await self._env(session.verify(proof), "verify")
+        return await self._env(session, session.verify(proof), "verify")
 
     async def generate(
         self, generator: Generator, prompt: str, n: int, params: GenerationParams
     ) -> list[Candidate]:
-        t0 = time.perf_counter()
         try:
-            out = await self._bounded(generator.generate(prompt, n, params), "generate")
-        finally:
-            self.model_seconds += time.perf_counter() - t0
+            out = await self.clock.model(generator.generate(prompt, n, params))
+        except BudgetSpent:
+            raise self.stop("wall_seconds during generate", wall=True) from None
         self.model_calls += 1
         self.candidates += len(out)
         self.tokens += sum(c.num_tokens for c in out)
@@ -148,7 +141,7 @@ class _Meter:
         self.model_calls += stats.model_calls
         self.candidates += stats.candidates
         self.tokens += stats.tokens
-        self.model_seconds += stats.model_seconds
+        self.clock.model_seconds += stats.model_seconds
         self.expansions += stats.expansions
 
 
@@ -174,6 +167,11 @@ class GapSession:
     @property
     def initial_state(self) -> ProofState:
         return self._gap
+
+    @property
+    def queued_seconds(self) -> float | None:
+        """The theorem session's queueing, so the sub-search's budget leaves it out too."""
+        return getattr(self._session, "queued_seconds", None)
 
     async def run_tactic(self, state: ProofState, tactic: str) -> TacticResult:
         if state == self._gap and tactic in self._known:
@@ -225,8 +223,10 @@ class SketchStrategy:
         examples: Sequence[Example],
         generation: GenerationConfig | None = None,
         sub_search: BestFirst | None = None,
+        allow_eval: bool = True,
     ) -> None:
         self.settings = settings
+        self.allow_eval = allow_eval  # Isabelle's `by eval` closers only with isabelle.allow_eval
         self.examples = tuple(examples)
         gen = generation or GenerationConfig()
         self.sketch_params = GenerationParams(
@@ -245,7 +245,7 @@ class SketchStrategy:
             if language is Language.ISABELLE
             else self.settings.lean_closers
         )
-        return expand(listed, language)
+        return expand(listed, language, allow_eval=self.allow_eval)
 
     async def search(
         self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
@@ -255,8 +255,7 @@ class SketchStrategy:
                 f"the '{self.name}' strategy needs an environment that checks sketches "
                 "(run_sketch): use --env lean-repl or --env isabelle"
             )
-        start = time.perf_counter()
-        meter = _Meter(start, start + budget.wall_seconds, budget.max_tactics)
+        meter = _Meter(Meter(budget.wall_seconds), budget.max_tactics)
         examples = choose_examples(theorem, self.examples, self.settings.shots)
         attempts: list[dict[str, Any]] = []
         details: dict[str, Any] = {
@@ -268,11 +267,13 @@ class SketchStrategy:
         }
 
         def finish(status: Status, reason: str, **extra: Any) -> SearchResult:
-            total = time.perf_counter() - start
+            clock = meter.clock
+            total = clock.elapsed()
             stats = SearchStats(
-                model_seconds=meter.model_seconds,
-                env_seconds=meter.env_seconds,
-                search_seconds=max(0.0, total - meter.model_seconds - meter.env_seconds),
+                model_seconds=clock.model_seconds,
+                env_seconds=clock.env_seconds,
+                queued_seconds=clock.queued_seconds,
+                search_seconds=max(0.0, total - clock.used - clock.queued_seconds),
                 total_seconds=total,
                 expansions=meter.expansions,
                 tactics_run=meter.tactics,
@@ -548,4 +549,5 @@ def create(config: Config) -> SketchStrategy:
         examples=load_examples(settings.examples or None),
         generation=gen,
         sub_search=sub_search,
+        allow_eval=config.isabelle.allow_eval,
     )

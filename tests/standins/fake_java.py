@@ -8,6 +8,8 @@ or the class does not exist. Knobs, read from the environment so tests can set t
                            write its pid to this file
   FAKE_JAVA_ARGV_FILE      append the received argv (one JSON list per line) to this file
   FAKE_JAVA_HANG_FILE      touch this file when a never-returning step starts
+  FAKE_JAVA_DIE_AFTER      exit with code 1 this many seconds after start-up began, before
+                           serving (a JVM that dies while Isabelle starts)
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def main(argv: list[str]) -> None:
             [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
         )
         Path(pidfile).write_text(str(child.pid), encoding="utf-8")
+    if die_after := os.environ.get("FAKE_JAVA_DIE_AFTER"):
+        time.sleep(float(die_after))
+        _fail("Exception in thread main: isabelle.ERROR: Isabelle process died")
     asyncio.run(_serve(port))
 
 

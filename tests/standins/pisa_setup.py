@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,18 @@ def fake_isabelle(root: Path) -> Path:
     (home / "bin" / "isabelle").write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
     (home / "src" / "HOL" / "Examples").mkdir(parents=True, exist_ok=True)
     return home
+
+
+def isabelle_standin(home: Path) -> Path:
+    """Make `home`/bin/isabelle run fake_isabelle.py (the batch judge's stand-in)."""
+    script = home / "bin" / "isabelle"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{STANDINS / "fake_isabelle.py"}" "$@"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script
 
 
 def free_port() -> int:
@@ -50,10 +64,16 @@ def fake_jar(root: Path) -> Path:
     return jar
 
 
-def isabelle_config(root: Path, ports: list[int], **isabelle: Any) -> Config:
+def isabelle_config(root: Path, ports: list[int], sandbox: str = "none", **isabelle: Any) -> Config:
     """A config for the isabelle environment under `root`; `isabelle` overrides [isabelle]."""
     values: dict[str, Any] = {
         "environment": "isabelle",
+        # The stand-ins' own pid files and argv logs live under the test's tmp; the sandboxed
+        # launch has tests of its own.
+        "sandbox": sandbox,
+        # These configs drive PISA stand-ins; the batch judge has its own stand-in `isabelle`
+        # (isabelle_standin) and tests.
+        "isabelle.judge": "pisa",
         "store.home": str(root / "home"),
         "isabelle.isabelle_path": str(fake_isabelle(root)),
         "isabelle.ports": ports,
@@ -76,3 +96,33 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> bo
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+@contextmanager
+def pisa_in_thread(script: Any = None) -> Iterator[int]:
+    """The scripted PISA stand-in served from a thread with its own event loop (for code, such as
+    the CLI, that runs `asyncio.run` itself); yields its port and stops it on exit."""
+    from standins.pisa_scripted import serve
+
+    loop = asyncio.new_event_loop()
+    ready: dict[str, Any] = {}
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        server, port, _ = loop.run_until_complete(serve(script=script))
+        ready.update(server=server, port=port)
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(server.stop(None))
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(timeout=20):
+        raise RuntimeError("the PISA stand-in did not start within 20 s")
+    try:
+        yield int(ready["port"])
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=20)
