@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import io
+import os
 import tokenize
 import typing
 from typing import Any
@@ -55,11 +56,29 @@ def _comments(cls: type) -> dict[str, str]:
     return found
 
 
+_HOME = "/home-directory-placeholder"
+
+
+def _machine_independent(factory: Any) -> Any:
+    """A default computed from the environment (PROVER_HOME, PISA_JAR, …) as it is on a machine
+    that sets none of those variables, with the home directory written `~`."""
+    saved = dict(os.environ)
+    try:
+        for name in ("PROVER_HOME", "PISA_JAR", "ISABELLE_PATH"):
+            os.environ.pop(name, None)
+        os.environ["HOME"] = _HOME
+        value = factory()
+        return value.replace(_HOME, "~") if isinstance(value, str) else value
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def _default(field: dataclasses.Field[Any]) -> str:
     if field.default is not dataclasses.MISSING:
         value = field.default
     elif field.default_factory is not dataclasses.MISSING:
-        value = field.default_factory()
+        value = _machine_independent(field.default_factory)
     else:  # pragma: no cover - every config field has a default
         return ""
     if isinstance(value, str) and "\n" in value:

@@ -4,8 +4,9 @@ A block is a fenced ```bash or ```sh block. The HTML comment right above it may 
 it, e.g. `<!-- doctest: exit 2; expect "not found" -->`, `<!-- doctest: needs lean -->` (also
 `isabelle`, `gpu`: run where the tool is detected, else skipped with the reason), or
 `<!-- doctest: skip "why" -->` (commands that install software, start servers, or only illustrate).
-Blocks run from the repository root and must leave the checkout unchanged: demos write under
-$PROVER_HOME or a temporary directory, never into the repository.
+Blocks run from the repository root, in document order, sharing one fresh $PROVER_HOME per
+document (as a reader pasting them would), and must leave the checkout unchanged: demos write
+under $PROVER_HOME or a temporary directory, never into the repository.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class Block:
 
 def _directives(text: str) -> dict[str, object]:
     out: dict[str, object] = {"expect": []}
-    for part in (p.strip() for p in text.split(";")):
+    # `;` separates directives, except inside a quoted reason or fragment.
+    for part in (p.strip() for p in re.findall(r'(?:[^;"]|"(?:\\.|[^"\\])*")+', text)):
         if not part:
             continue
         word, _, rest = part.partition(" ")
@@ -120,16 +122,26 @@ _PARAMS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, Path]:
+    """One PROVER_HOME per document, shared by its blocks in order, as a reader pasting them."""
+    return {}
+
+
 @pytest.mark.parametrize("block", _PARAMS)
-def test_documented_command(block: Block, tmp_path: Path) -> None:
+def test_documented_command(
+    block: Block, homes: dict[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     if block.skip:
         pytest.skip(f"documented command not run here: {block.skip}")
-    home = tmp_path / "home"
-    home.mkdir()
+    if block.path not in homes:
+        homes[block.path] = tmp_path_factory.mktemp("doc-home")
+    home = homes[block.path]
+    scratch = tmp_path_factory.mktemp("doc-tmp")
     env = {
         **os.environ,
         "PROVER_HOME": str(home),
-        "TMPDIR": str(tmp_path),
+        "TMPDIR": str(scratch),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "NO_COLOR": "1",
     }
@@ -152,10 +164,10 @@ def test_documented_command(block: Block, tmp_path: Path) -> None:
 
 
 def test_directives_are_understood() -> None:
-    sample = _directives(' exit 2; expect "not found"; expect ok; needs lean; timeout 30 ')
+    sample = _directives(' exit 2; expect "not; found"; expect ok; needs lean; timeout 30 ')
     assert sample == {
         "exit": 2,
-        "expect": ("not found", "ok"),
+        "expect": ("not; found", "ok"),
         "needs": "lean",
         "timeout": 30.0,
     }
