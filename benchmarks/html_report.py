@@ -17,7 +17,15 @@ from html import escape
 from typing import Any
 
 from benchmarks.categories import CATEGORIES, OTHER
-from benchmarks.report import Report, RunSummary, TheoremResult, outcomes, percent, shown
+from benchmarks.report import (
+    Report,
+    RunSummary,
+    TheoremResult,
+    outcomes,
+    percent,
+    shown,
+    trust_line,
+)
 from prover.errors import require
 
 TreeLoader = Callable[[int], dict[str, Any] | None]
@@ -129,7 +137,7 @@ def _summary_table(report: Report) -> str:
 
 
 def _unchecked_notes(report: Report) -> list[str]:
-    notes = []
+    notes = [f'<p class="note trust">{escape(trust_line(s))}</p>' for s in report.runs]
     for s in report.runs:
         if s.unchecked_proofs and not report.include_unverified:
             notes.append(

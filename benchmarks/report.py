@@ -81,10 +81,16 @@ class RunSummary:
     # pass@k over the proofs sampled within attempts (whole-proof runs that checked every one)
     sample_pass_at_k: dict[int, float | None] = field(default_factory=dict)
     errors: tuple[ErrorGroup, ...] = ()
+    judged_by: dict[str, int] = field(default_factory=dict)  # verified proofs per judge
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def sandbox(self) -> str:
+        """The run's sandbox setting ("bwrap", or "none": proofs ran unsandboxed)."""
+        return str(self.info.config.get("sandbox", "none (not recorded)"))
 
     @property
     def solved(self) -> list[str]:
@@ -111,6 +117,8 @@ class RunSummary:
             "categories": {k: v.to_json() for k, v in self.categories.items()},
             "statuses": self.statuses,
             "unchecked_proofs": self.unchecked_proofs,
+            "judged_by": self.judged_by,
+            "sandbox": self.sandbox,
             "errors": [group.to_json() for group in self.errors],
             "totals": self.totals,
             "solved_only_here": list(self.only_here),
@@ -214,7 +222,17 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
         totals=totals,
         sample_pass_at_k=sample_k,
         errors=group_errors(rows),
+        judged_by=dict(Counter(r.verified_by or "?" for r in rows if r.proved and r.verified)),
     )
+
+
+def trust_line(s: RunSummary) -> str:
+    """Who judged the run's proofs and whether its proof-assistant processes were sandboxed."""
+    judges = ", ".join(f"{by} ({n})" for by, n in sorted(s.judged_by.items())) or "no proof"
+    sandbox = s.sandbox
+    if sandbox.startswith("none"):
+        sandbox += " — proof-assistant processes ran unsandboxed"
+    return f"{s.name}: proofs judged by {judges}; sandbox: {sandbox}"
 
 
 def build(store: Store, names: Sequence[str], *, include_unverified: bool = False) -> Report:
@@ -276,6 +294,7 @@ def to_markdown(report: Report) -> str:
             f"{len(s.solved)}/{len(s.theorems)} | {percent(s.pass_rate.value)} | "
             f"{percent(s.pass_rate.low)}–{percent(s.pass_rate.high)} |"
         )
+    out += [""] + [f"- {trust_line(s)}" for s in report.runs]
     for s in report.runs:
         if s.unchecked_proofs and not report.include_unverified:
             out += [

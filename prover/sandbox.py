@@ -24,6 +24,7 @@ from prover.errors import ConfigError
 
 if TYPE_CHECKING:
     from prover.config import Config
+    from prover.doctor import Check
 
 KINDS = ("bwrap", "none")
 
@@ -153,6 +154,22 @@ def require_bwrap() -> str:
             'bubblewrap) or set sandbox = "none" to run proofs unsandboxed'
         )
     return shutil.which("bwrap") or "bwrap"
+
+
+def doctor_check(kind: str) -> Check:
+    """The `prover doctor` line for the configured sandbox (an opt-out shows as not ok)."""
+    from prover.doctor import Check
+
+    if kind == "none":
+        return Check(
+            "sandbox",
+            False,
+            describe(kind),
+            'remove sandbox = "none" (the default, "bwrap", confines every proof process)',
+        )
+    problem = bwrap_problem()
+    fix = 'apt-get install bubblewrap (or set sandbox = "none" to run proofs unsandboxed)'
+    return Check("sandbox", problem is None, describe(kind), fix, required=True)
 
 
 def describe(kind: str) -> str:

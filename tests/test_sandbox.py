@@ -116,3 +116,38 @@ def test_asking_for_bwrap_where_it_cannot_run_names_the_fix(monkeypatch) -> None
     monkeypatch.setattr(sandbox, "bwrap_problem", lambda: "bubblewrap (bwrap) is not installed")
     with pytest.raises(ConfigError, match=r"apt-get install bubblewrap.*sandbox = \"none\""):
         sandbox.wrap(("lean",), SandboxPolicy("bwrap"))
+
+
+def test_doctor_shows_the_sandbox_and_an_opt_out_as_not_ok() -> None:
+    from prover.cli.doctor import collect
+
+    (line,) = [
+        c for c in collect(load_config(overrides={"sandbox": "none"})) if c.name == "sandbox"
+    ]
+    assert not line.ok and "unsandboxed" in line.detail
+    (line,) = [c for c in collect(load_config()) if c.name == "sandbox"]
+    assert line.ok is (bwrap_problem() is None) and line.required
+
+
+def test_reports_say_who_judged_and_whether_proofs_ran_unsandboxed() -> None:
+    from types import SimpleNamespace
+
+    from benchmarks.report import RunSummary, trust_line
+
+    def summary(sandbox: str) -> RunSummary:
+        info = SimpleNamespace(name="r", config={"sandbox": sandbox})
+        return RunSummary(
+            info=info,  # type: ignore[arg-type]
+            theorems={},
+            pass_rate=None,  # type: ignore[arg-type]
+            pass_at_k={},
+            categories={},
+            statuses={},
+            unchecked_proofs=0,
+            totals={},
+            judged_by={"lean-kernel": 3, "lean-repl": 1},
+        )
+
+    assert "unsandboxed" in trust_line(summary("none"))
+    line = trust_line(summary("bwrap"))
+    assert "lean-kernel (3)" in line and "lean-repl (1)" in line and "unsandboxed" not in line

@@ -21,7 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def collect(config: Config | None = None) -> list[Check]:
     """Every registered check; those named like a config section see that section of `config`."""
-    checks: list[Check] = []
+    from prover.sandbox import doctor_check
+
+    checks: list[Check] = [doctor_check((config or Config()).sandbox)]
     for entry in registry.entries("check"):
         try:
             checks.extend(run_checks(entry.load(), entry.name, config))
