@@ -99,7 +99,7 @@ def wrap(argv: Sequence[str], policy: SandboxPolicy, cwd: str | None = None) -> 
     for path in hidden_paths(policy):
         out += ["--tmpfs", path]
     # Later mounts sit on top of earlier ones: what the process needs is re-exposed after hiding.
-    visible = [*policy.readable]
+    visible = [*policy.readable, *extra_readable()]
     if cwd:
         visible.append(cwd)
     if argv and os.path.isabs(argv[0]):
@@ -112,6 +112,15 @@ def wrap(argv: Sequence[str], policy: SandboxPolicy, cwd: str | None = None) -> 
     if cwd:
         out += ["--chdir", cwd]
     return (*out, "--", *argv)
+
+
+READABLE_VARIABLE = "PROVER_SANDBOX_READABLE"
+
+
+def extra_readable() -> list[str]:
+    """Paths every sandboxed process may read besides its own, from $PROVER_SANDBOX_READABLE
+    (os.pathsep-separated): for a toolchain or interpreter installed under $HOME or /tmp."""
+    return [p for p in os.environ.get(READABLE_VARIABLE, "").split(os.pathsep) if p]
 
 
 def _existing(paths: Iterable[str]) -> list[str]:

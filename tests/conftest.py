@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Tests never touch the user's results store or data cache.
 os.environ["PROVER_HOME"] = tempfile.mkdtemp(prefix="prover-tests-home-")
+# Stand-in proof processes are Python scripts of this checkout run by this venv's interpreter;
+# inside the sandbox they must see both wherever the checkout lives (under $HOME or /tmp too).
+os.environ["PROVER_SANDBOX_READABLE"] = os.pathsep.join(
+    dict.fromkeys((str(REPO), sys.prefix, sys.base_prefix, sys.exec_prefix))
+)
 
 
 def _hypothesis_outside_the_checkout() -> None:
