@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from prover.budget import BudgetSpent, Meter
 from prover.config import Config, WholeProofConfig
 from prover.errors import ConfigError
 from prover.protocols import (
@@ -108,8 +108,7 @@ def _clip(text: str | None, limit: int | None) -> str | None:
 class _Meter:
     """Every model call and check of one theorem goes through here: limits and counts."""
 
-    deadline: float
-    wall_seconds: float
+    clock: Meter  # the theorem's service time against its time budget (prover/budget.py)
     max_checks: int
     max_total_tokens: int
     checks: int = 0
@@ -117,20 +116,19 @@ class _Meter:
     candidates: int = 0
     tokens: int = 0
     requests: int = 0
-    model_seconds: float = 0.0
-    env_seconds: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
 
-    async def bounded(self, coro: Awaitable[_T], what: str) -> _T:
-        remaining = self.deadline - time.perf_counter()
-        if remaining <= 0:
-            if asyncio.iscoroutine(coro):
-                coro.close()
-            raise _Stop(f"wall_seconds during {what}", wall=True)
-        try:
-            return await asyncio.wait_for(coro, timeout=remaining)
-        except asyncio.TimeoutError:
-            raise _Stop(f"wall_seconds during {what}", wall=True) from None
+    @property
+    def wall_seconds(self) -> float:
+        return self.clock.limit
+
+    @property
+    def model_seconds(self) -> float:
+        return self.clock.model_seconds
+
+    @property
+    def env_seconds(self) -> float:
+        return self.clock.env_seconds
 
     def affordable(self, n: int, max_tokens: int) -> int:
         """How many of `n` samples of up to `max_tokens` fit in the token budget."""
@@ -148,11 +146,10 @@ class _Meter:
             stop=params.stop,
             seed=self.requests * _SEED_STRIDE,  # waves of one prompt must not hit the cache
         )
-        t0 = time.perf_counter()
         try:
-            out = await self.bounded(generator.generate(prompt, n, seeded), "generate")  # type: ignore[arg-type]
-        finally:
-            self.model_seconds += time.perf_counter() - t0
+            out = await self.clock.model(generator.generate(prompt, n, seeded), "generate")  # type: ignore[arg-type]
+        except BudgetSpent as spent:
+            raise _Stop(f"wall_seconds during {spent.what}", wall=True) from None
         out = out[:n]
         self.model_calls += 1
         self.candidates += len(out)
@@ -163,13 +160,12 @@ class _Meter:
         if self.checks >= self.max_checks:
             raise _Stop("max_tactics")
         self.checks += 1
-        t0 = time.perf_counter()
         try:
             if isinstance(session, ProofChecking):
-                return await self.bounded(session.check_proof(proof), "check")
-            verdict = await self.bounded(session.verify(proof), "check")
-        finally:
-            self.env_seconds += time.perf_counter() - t0
+                return await self.clock.env(session, session.check_proof(proof), "check")
+            verdict = await self.clock.env(session, session.verify(proof), "check")
+        except BudgetSpent as spent:
+            raise _Stop(f"wall_seconds during {spent.what}", wall=True) from None
         # UNCHECKED (replay) stops the search too; the runner records such a proof as unverified.
         ok = verdict.status in (VerdictStatus.ACCEPTED, VerdictStatus.UNCHECKED)
         message = verdict.message or verdict.status.value
@@ -201,8 +197,7 @@ class WholeProof:
     ) -> SearchResult:
         start = time.perf_counter()
         meter = _Meter(
-            deadline=start + budget.wall_seconds,
-            wall_seconds=budget.wall_seconds,
+            clock=Meter(budget.wall_seconds),  # service time, not time queued
             max_checks=budget.max_tactics,
             max_total_tokens=self.settings.max_total_tokens,
         )
@@ -395,7 +390,8 @@ class WholeProof:
         stats = SearchStats(
             model_seconds=meter.model_seconds,
             env_seconds=meter.env_seconds,
-            search_seconds=max(0.0, total - meter.model_seconds - meter.env_seconds),
+            queued_seconds=meter.clock.queued_seconds,
+            search_seconds=max(0.0, total - meter.clock.used - meter.clock.queued_seconds),
             total_seconds=total,
             expansions=len(samples),
             tactics_run=meter.checks,
