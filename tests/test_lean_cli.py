@@ -239,3 +239,19 @@ def test_doctor_passes_with_a_toolchain_a_build_and_a_repl(fake_bin: Path, tmp_p
     assert all(c.ok for c in found), found
     assert "answers" in found[2].detail
     assert found[3].detail.startswith("kernel (verified_by lean-kernel)")
+
+
+def test_check_rejects_a_screened_proof_before_any_lean_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No toolchain is configured at all: a refused proof never needs one."""
+    path = tmp_path / "Cheat.lean"
+    path.write_text("theorem cheat : 1 = 2 := by\n  native_decide\n")
+    missing = ["--set", f"lean.project={tmp_path / 'nowhere'}"]
+    assert main(["check", str(path), "--json", *missing]) == 1
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "rejected" and record["verified_by"] == "lean-screen"
+    honest = tmp_path / "Honest.lean"
+    honest.write_text("theorem fine : 1 = 1 := by\n  rfl\n")
+    assert main(["check", str(honest), *missing]) == 2  # judging it needs the (missing) project
+    assert "nowhere" in capsys.readouterr().err

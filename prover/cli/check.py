@@ -112,23 +112,36 @@ def exit_code(verdicts: list[Verdict]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from environments.lean.screen import ScreenPolicy
+    from environments.lean.screen import ScreenPolicy, screen
 
     config = config_from_args(args)
-    items = theorems_in(Path(args.file), args.theorem, ScreenPolicy.from_config(config.lean))
-    from environments.lean.toolchain import worker_settings
-    from prover.sandbox import describe, require_bwrap
+    policy = ScreenPolicy.from_config(config.lean)
+    items = theorems_in(Path(args.file), args.theorem, policy)
+    # The screen first, before any Lean runs (host safety): a refused proof is rejected as such,
+    # on any machine; only the others reach the judge, which screens them again itself.
+    screened: dict[int, Verdict] = {}
+    for index, (_, proof) in enumerate(items):
+        refused = screen(proof, policy)
+        if refused is not None:
+            screened[index] = Verdict(VerdictStatus.REJECTED, "lean-screen", refused.message)
+    to_judge = [item for index, item in enumerate(items) if index not in screened]
+    judged: list[Verdict] = []
+    if to_judge:
+        from environments.lean.toolchain import worker_settings
+        from prover.sandbox import describe, require_bwrap
 
-    worker_settings(config.lean)  # a missing toolchain or build is a one-line error up front
-    if config.sandbox == "bwrap":
-        require_bwrap()  # so is a sandbox that cannot run
-    judge = "lean-kernel" if config.lean.judge == "kernel" else "lean-repl"
-    sys.stderr.write(
-        f"judging {len(items)} theorem(s) of {args.file} with the {judge} judge, sandbox "
-        f"{describe(config.sandbox)} (each distinct header is imported anew; Mathlib takes a "
-        "while)\n"
-    )
-    verdicts = asyncio.run(_judge_all(items, config))
+        worker_settings(config.lean)  # a missing toolchain or build is a one-line error up front
+        if config.sandbox == "bwrap":
+            require_bwrap()  # so is a sandbox that cannot run
+        judge = "lean-kernel" if config.lean.judge == "kernel" else "lean-repl"
+        sys.stderr.write(
+            f"judging {len(to_judge)} theorem(s) of {args.file} with the {judge} judge, sandbox "
+            f"{describe(config.sandbox)} (each distinct header is imported anew; Mathlib takes "
+            "a while)\n"
+        )
+        judged = asyncio.run(_judge_all(to_judge, config))
+    rest = iter(judged)
+    verdicts = [screened[i] if i in screened else next(rest) for i in range(len(items))]
     for (theorem, _), verdict in zip(items, verdicts, strict=True):
         if args.json:
             record = {
