@@ -67,9 +67,9 @@ def to_html(
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>miniF2F report: {escape(', '.join(r.name for r in runs))}</title>",
+        f"<title>{escape(report.title)}: {escape(', '.join(r.name for r in runs))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>miniF2F report</h1>",
+        f"<h1>{escape(report.title)}</h1>",
         f'<p class="note">Generated {escape(time.strftime("%Y-%m-%d %H:%M:%S"))}. '
         f"Counting: {escape(report.counting)}.</p>",
         _summary_table(report),

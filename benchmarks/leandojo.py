@@ -18,6 +18,7 @@ from typing import Any
 
 from benchmarks.categories import category
 from benchmarks.data import package_data
+from benchmarks.published import PUBLISHED_TABLE
 from prover.config import Config
 from prover.dojo_target import LLEMMA_COMMIT, LLEMMA_REPO, METADATA_KEY, DojoTarget
 from prover.errors import InputError
@@ -113,6 +114,8 @@ class LeanDojoBenchmark:
         repos = sorted({(r["url"], r["commit"]) for rows in self._rows.values() for r in rows})
         return {
             "name": self.name,
+            "title": "miniF2F",
+            "published": PUBLISHED_TABLE,
             "language": Language.LEAN4.value,
             "environment": "lean-dojo",
             "file": self.path.name,

@@ -17,6 +17,7 @@ from typing import Any
 from benchmarks import upstream
 from benchmarks.categories import category
 from benchmarks.data import PinnedFile, Source, resolve
+from benchmarks.published import PUBLISHED_TABLE
 from prover.config import Config, project_root
 from prover.errors import InputError
 from prover.types import Language, Theorem
@@ -117,6 +118,8 @@ class MiniF2F:
         pinned = self.variant.pinned
         return {
             "name": self.name,
+            "title": "miniF2F",  # the report's title
+            "published": PUBLISHED_TABLE,  # published figures the report may compare with
             "language": self.variant.language.value,
             "file": pinned.file,
             "path": str(self.path),

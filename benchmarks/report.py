@@ -7,16 +7,15 @@ counts those too, and every output then says so.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from typing import Any
 
-from benchmarks.categories import CATEGORIES, OTHER, category
+from benchmarks.categories import CATEGORIES, OTHER
 from benchmarks.metrics import Rate, ks_up_to, mean_pass_at_k, rate, sample_counts
+from benchmarks.published import published_for
 from benchmarks.store import AttemptRow, RunInfo, Store
 
 _TOTALS = ("model_seconds", "env_seconds", "search_seconds", "total_seconds")
@@ -149,6 +148,14 @@ class Report:
     published: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def title(self) -> str:
+        """The benchmarks' own title (`describe()["title"]`), else their names."""
+        names = {
+            s.info.versions.get("dataset", {}).get("title") or s.info.benchmark for s in self.runs
+        }
+        return f"{names.pop()} report" if len(names) == 1 else "Report"
+
+    @property
     def counting(self) -> str:
         if self.include_unverified:
             return "proofs counted whether or not a whole-proof check accepted them"
@@ -161,13 +168,6 @@ class Report:
             "runs": [run.to_json() for run in self.runs],
             "published": self.published,
         }
-
-
-def published() -> dict[str, Any]:
-    """benchmarks/published.json: published miniF2F-test results with their sources."""
-    text = resources.files("benchmarks").joinpath("published.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
 
 
 def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: bool) -> RunSummary:
@@ -186,7 +186,7 @@ def summarise(info: RunInfo, rows: Sequence[AttemptRow], include_unverified: boo
             attempts, key=lambda r: (not r.proved, r.attempt)
         )
         theorems[name] = TheoremResult(
-            name, best.category or category(name), len(attempts), successes, best
+            name, best.category or "other", len(attempts), successes, best
         )
     solved = sum(r.solved for r in theorems.values())
     k_max = max([info.attempts_per_theorem, *[r.attempts for r in theorems.values()]])
@@ -247,7 +247,7 @@ def build(store: Store, names: Sequence[str], *, include_unverified: bool = Fals
             )
             for i, s in enumerate(summaries)
         ]
-    return Report(tuple(summaries), include_unverified, published())
+    return Report(tuple(summaries), include_unverified, published_for(infos))
 
 
 def _with_only_here(summary: RunSummary, names: set[str]) -> RunSummary:
@@ -280,7 +280,7 @@ def rate_text(r: Rate) -> str:
 
 def to_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown."""
-    out = ["# miniF2F report", "", f"Counting: {report.counting}.", ""]
+    out = [f"# {report.title}", "", f"Counting: {report.counting}.", ""]
     out += [
         "| run | benchmark | split | model | environment | finished | solved | pass rate "
         "| 95% CI |",

@@ -17,7 +17,8 @@ from benchmarks.categories import CATEGORIES, category
 from benchmarks.html_report import to_html
 from benchmarks.metrics import ks_up_to, mean_pass_at_k, pass_at_k, wilson
 from benchmarks.progress import Progress, Tally
-from benchmarks.report import build, published, to_markdown
+from benchmarks.published import PUBLISHED_TABLE, published
+from benchmarks.report import build, to_markdown
 from benchmarks.store import Store
 from prover.cli import main
 from prover.types import SearchResult, SearchStats, Status
@@ -117,6 +118,8 @@ def _failure(name: str, status: Status = Status.FAILED) -> SearchResult:
 def store(tmp_path: Path) -> Store:
     s = Store.at_home(tmp_path)
     config = {"model": "hf:tiny", "environment": "lean-repl", "strategy": "best-first"}
+    # What the miniF2F benchmark's describe() stores: its title and the published table it names.
+    minif2f = {"dataset": {"title": "miniF2F", "published": PUBLISHED_TABLE}}
     a = s.create_run(
         "alpha",
         benchmark="minif2f-lean4",
@@ -124,7 +127,7 @@ def store(tmp_path: Path) -> Store:
         planned=4,
         attempts_per_theorem=1,
         config=config,
-        versions={},
+        versions=minif2f,
     )
     b = s.create_run(
         "beta",
@@ -133,7 +136,7 @@ def store(tmp_path: Path) -> Store:
         planned=8,
         attempts_per_theorem=2,
         config=config,
-        versions={},
+        versions=minif2f,
     )
     s.record(
         a.id,
@@ -324,3 +327,22 @@ def test_the_progress_counters_agree_with_the_attempt_lines() -> None:
         "| proved 2 (2 unchecked) failed 1 errors 0 pass 0.0% (checked proofs)"
     )
     assert Tally(proved=1, unverified=2).postfix()["proved"] == 3
+
+
+def test_a_benchmark_without_a_title_or_table_gets_neither(tmp_path: Path) -> None:
+    """Reports take their title, categories and published table from the benchmark."""
+    with Store.at_home(tmp_path) as s:
+        run = s.create_run(
+            "toy-run",
+            benchmark="toy-arith",
+            split="test",
+            planned=1,
+            attempts_per_theorem=1,
+            config={"model": "hf:tiny", "environment": "toy", "strategy": "best-first"},
+            versions={"dataset": {"name": "toy-arith"}},
+        )
+        s.record(run.id, "amc12_like_name", 0, _failure("amc12_like_name"))
+        text = to_markdown(build(s, ["toy-run"]))
+    assert text.startswith("# toy-arith report")
+    assert "Published miniF2F-test results" not in text
+    assert "| other |" in text and "| amc |" not in text  # no miniF2F name patterns

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.metrics import pass_at_k, sample_counts
-from benchmarks.report import build, published, to_markdown
+from benchmarks.published import published
+from benchmarks.report import build, to_markdown
 from benchmarks.store import Store
 from prover.types import SearchResult, SearchStats, Status
 
