@@ -274,10 +274,6 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def rate_text(r: Rate) -> str:
-    return f"{r.successes}/{r.total} = {percent(r.value)} [{percent(r.low)}, {percent(r.high)}]"
-
-
 def to_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown."""
     out = [f"# {report.title}", "", f"Counting: {report.counting}.", ""]

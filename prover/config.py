@@ -241,7 +241,8 @@ class LeanDojoConfig:
             raise ValueError("lean_dojo.recheck must be 'auto', 'repl' or 'off'")
 
 
-# The theory every Isabelle theorem is opened in: the DSP checker's imports (PROTOCOLS.md §4). The
+# The theory every Isabelle theorem is opened in: the imports of the Draft, Sketch, Prove checker
+# as Llemma ran it. The
 # original also imports "Symmetric_Polynomials.Vieta", which needs the AFP; add it if you have it.
 DEFAULT_ISABELLE_IMPORTS: tuple[str, ...] = (
     "HOL.HOL",
@@ -270,7 +271,8 @@ DSP_HEURISTICS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class IsabelleConfig:
-    """The PISA/Isabelle backend (PROTOCOLS.md §3); PISA_JAR and ISABELLE_PATH set path defaults."""
+    """The Isabelle backend through PISA (Portal to ISAbelle, gRPC); PISA_JAR and ISABELLE_PATH
+    set path defaults."""
 
     start: bool = True  # start a PISA JVM per port; false = attach to servers already running
     java: str = "java"

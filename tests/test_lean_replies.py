@@ -43,7 +43,7 @@ def _names() -> list[str]:
 
 
 def expected_meaning(request: dict[str, Any], reply: dict[str, Any]) -> tuple[Any, ...]:
-    """What a recorded reply means, by the REPL's documented rules (PROTOCOLS.md §1)."""
+    """What a recorded reply means, by the rules of leanprover-community/repl's README and tests."""
     if "message" in reply and "env" not in reply and "proofState" not in reply:
         return ("failed", "error") if is_tactic_request(request) else ("refused",)
     severities = [m["severity"] for m in reply.get("messages", [])]

@@ -97,7 +97,7 @@ def test_isabelle_statements_never_carry_the_shipped_proofs(data: Path) -> None:
     assert all("shows" in t.statement or ":" in t.statement for t in theorems)
     assert not any(t.statement.rstrip().endswith(("sorry", "qed")) for t in theorems)
     assert all("Complex_Main" in t.header or "HOL" in t.header for t in theorems)
-    # PROTOCOLS.md section 7: 76 valid and 71 test theories ship with a human proof.
+    # facebookresearch/miniF2F's isabelle/: 76 valid and 71 test theories ship with a human proof.
     with_proof = Counter(t.split for t in theorems if t.metadata["source_has_proof"])
     assert with_proof == {"valid": 76, "test": 71}
 

@@ -3,7 +3,8 @@
 PISA reports failures as text in its replies ("Step error: …"), never as gRPC errors. The client
 turns them, and gRPC faults, into `PisaError` carrying a `Failed` of the matching kind: the text
 errors keep Isabelle's message; no reply within the deadline is a timeout; a server that is gone is
-a crash. The tags and reply formats are PISA's (PROTOCOLS.md §3).
+a crash. The tags and reply formats are PISA's (albertqjiang/Portal-to-ISAbelle and Llemma's
+fork of it).
 """
 
 from __future__ import annotations

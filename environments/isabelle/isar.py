@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from prover.types import Failed, FailureKind
 
-# Words a sketch or a search uses for "close this goal with automation" (PROTOCOLS.md §4).
+# Words a sketch or a search uses for "close this goal with automation" (Draft, Sketch, Prove;
+# PISA's `normalhammer`).
 # `sledgehammer` is an Isabelle command, so Isabelle's parser splits it off as a step of its own.
 HAMMER_WORDS = frozenset({"sledgehammer", "normalhammer", "hammer"})
 GAP_WORD = "sledgehammer"

@@ -26,7 +26,8 @@ LEAN_CLOSERS: tuple[str, ...] = (
     "ring_nf",
 )
 
-# The heuristic list of Draft, Sketch, Prove (PROTOCOLS.md §4), in its order.
+# The heuristic list of Draft, Sketch, Prove (Jiang et al., 2023; as Llemma's Isabelle runs used
+# it), in its order.
 ISABELLE_CLOSERS: tuple[str, ...] = DSP_HEURISTICS
 
 DEFAULT = "default"  # in a closers list: the language's default list above
