@@ -46,11 +46,22 @@ class _OutOfTactics(Exception):
 
 
 @dataclass
-class _Timers:
+class _Counts:
+    expansions: int = 0
+    tactics: int = 0
     model_calls: int = 0
     candidates: int = 0
     tokens: int = 0
     closer_tries: int = 0
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A finish the whole-proof check accepted: the steps, the assembled proof, the verdict."""
+
+    steps: tuple[str, ...]
+    proof: str
+    verdict: Verdict
 
 
 class BestFirst:
@@ -85,170 +96,204 @@ class BestFirst:
     async def search(
         self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
     ) -> SearchResult:
-        meter = Meter(budget.wall_seconds)  # service time, not time queued (prover/budget.py)
-        timers = _Timers()
-        failures: Counter[str] = Counter()
-        tree = SearchTree()
-        root_state = session.initial_state
-        root = tree.add_state(root_state, priority=0.0, depth=0)
-        seen: dict[str, int] = {root_state.pretty: root}
-        order = itertools.count()
-        heap: list[tuple[float, int, int]] = [(0.0, next(order), root)]
-        expansions = 0
-        tactics = 0
-        closers = expand(self.closers, theorem.language, allow_eval=self.allow_eval)
-
-        def finish(status: Status, reason: str, **extra: object) -> SearchResult:
-            total = meter.elapsed()
-            stats = SearchStats(
-                model_seconds=meter.model_seconds,
-                env_seconds=meter.env_seconds,
-                queued_seconds=meter.queued_seconds,
-                search_seconds=max(0.0, total - meter.used - meter.queued_seconds),
-                total_seconds=total,
-                expansions=expansions,
-                tactics_run=tactics,
-                model_calls=timers.model_calls,
-                candidates=timers.candidates,
-                tokens=timers.tokens,
-                failures=dict(failures),
-                stop_reason=reason,
-            )
-            if closers:
-                closed_by = extra.pop("closed_by", None)
-                extra["details"] = {
-                    "closers": {
-                        "list": list(closers),
-                        "tried": timers.closer_tries,
-                        "closed_by": closed_by,
-                    }
-                }
-            return SearchResult(
-                theorem=theorem.name, status=status, stats=stats, tree=tree.to_json(), **extra
-            )
-
-        async def check_finish(
-            node: int, tactic: str, score: float
-        ) -> tuple[tuple[str, ...], str, Verdict] | None:
-            """Whole-proof check of the path to `node` plus `tactic`; a rejection is recorded as
-            that tactic's failure and the search goes on."""
-            steps = (*tree.path(node), tactic)
-            proof = session.assemble(steps)
-            verdict = await meter.env(session, session.verify(proof), "verify")
-            if verdict.status is VerdictStatus.REJECTED:
-                failures[FailureKind.ERROR.value] += 1
-                message = f"whole-proof check rejected: {verdict.message}"
-                tree.add_failure(node, tactic, score, Failed(FailureKind.ERROR, message))
-                return None
-            return steps, proof, verdict
-
-        async def try_closers(node: int) -> SearchResult | None:
-            """Offer a new state to the closers; a verified finish is the search's result."""
-            nonlocal tactics
-            found: list[tuple[tuple[str, ...], str, Verdict]] = []
-
-            async def run(state: ProofState, tactic: str) -> TacticResult:
-                nonlocal tactics
-                if tactics >= budget.max_tactics:
-                    raise _OutOfTactics
-                tactics += 1
-                timers.closer_tries += 1
-                return await meter.env(session, session.run_tactic(state, tactic))
-
-            async def accept(tactic: str) -> bool:
-                checked = await check_finish(node, tactic, 0.0)
-                if checked is not None:
-                    found.append(checked)
-                return checked is not None
-
-            outcome = await first_closer(tree.state(node), closers, run, accept)
-            if outcome.closed_by is None:
-                return None
-            tree.add_finished(node, outcome.closed_by, 0.0)
-            leaf = tree.graph.number_of_nodes() - 1
-            tree.graph.edges[node, leaf]["closer"] = True
-            steps, proof, verdict = found[-1]
-            return finish(
-                Status.PROVED,
-                "proved",
-                proof=proof,
-                steps=steps,
-                verified=verdict.verified,
-                verified_by=verdict.checked_by,
-                closed_by=outcome.closed_by,
-            )
-
+        attempt = _Attempt(self, theorem, session, generator, budget)
         try:
-            if closers and (closed := await try_closers(root)) is not None:
-                return closed
-            while heap:
-                if expansions >= budget.max_expansions:
-                    return finish(Status.FAILED, "max_expansions")
-                if tactics >= budget.max_tactics:
-                    return finish(Status.FAILED, "max_tactics")
-                priority, _, node = heapq.heappop(heap)
-                state: ProofState = tree.state(node)
-                expansions += 1
-                tree.mark_expanded(node, expansions)
-
-                prompt = self.prompt.render(state, theorem)
-                raw = await meter.model(generator.generate(prompt, budget.samples, self.params))
-                timers.model_calls += 1
-                timers.candidates += len(raw)
-                timers.tokens += sum(c.num_tokens for c in raw)
-                candidates: list[Candidate] = clean_candidates(raw, self.prompt, self.score)
-
-                for cand in candidates:
-                    if tactics >= budget.max_tactics:
-                        return finish(Status.FAILED, "max_tactics")
-                    tactics += 1
-                    result = await meter.env(session, session.run_tactic(state, cand.text))
-                    cand_score = cand.score(self.score)
-                    # the text that ran (a `sledgehammer` step as the tactic that closed it): what
-                    # the tree, the proof and the judge see
-                    text = ran_text(cand.text, result)
-
-                    if isinstance(result, Failed):
-                        failures[result.kind.value] += 1
-                        tree.add_failure(node, cand.text, cand_score, result)
-                        continue
-
-                    if isinstance(result, Finished):
-                        checked = await check_finish(node, text, cand_score)
-                        if checked is None:
-                            continue
-                        steps, proof, verdict = checked
-                        tree.add_finished(node, text, cand_score)
-                        return finish(
-                            Status.PROVED,
-                            "proved",
-                            proof=proof,
-                            steps=steps,
-                            verified=verdict.verified,
-                            verified_by=verdict.checked_by,
-                        )
-
-                    assert isinstance(result, NewState)
-                    key = result.state.pretty
-                    if key in seen:
-                        tree.add_edge(node, seen[key], text, cand_score, duplicate=True)
-                        continue
-                    child_priority = priority - cand_score
-                    child = tree.add_state(
-                        result.state, priority=child_priority, depth=tree.depth(node) + 1
-                    )
-                    tree.add_edge(node, child, text, cand_score)
-                    seen[key] = child
-                    heapq.heappush(heap, (child_priority, next(order), child))
-                    if closers and (closed := await try_closers(child)) is not None:
-                        return closed
-            return finish(Status.FAILED, "exhausted")
+            return await attempt.run()
         except _OutOfTactics:
-            return finish(Status.FAILED, "max_tactics")
+            return attempt.finish(Status.FAILED, "max_tactics")
         except BudgetSpent as exc:
-            return finish(Status.TIMEOUT, f"wall_seconds during {exc.what}")
+            return attempt.finish(Status.TIMEOUT, f"wall_seconds during {exc.what}")
         except Exception as exc:  # a backend fault ends this attempt, never the run
-            return finish(Status.ERROR, "error", error=f"{type(exc).__name__}: {exc}")
+            return attempt.finish(Status.ERROR, "error", error=f"{type(exc).__name__}: {exc}")
+
+
+class _Attempt:
+    """One search of one theorem: the frontier, the tree and the counters, in small steps."""
+
+    def __init__(
+        self,
+        strategy: BestFirst,
+        theorem: Theorem,
+        session: ProofSession,
+        generator: Generator,
+        budget: Budget,
+    ) -> None:
+        self.strategy = strategy
+        self.theorem = theorem
+        self.session = session
+        self.generator = generator
+        self.budget = budget
+        self.meter = Meter(budget.wall_seconds)  # service time, not time queued
+        self.counts = _Counts()
+        self.failures: Counter[str] = Counter()
+        self.tree = SearchTree()
+        self.closers = expand(strategy.closers, theorem.language, allow_eval=strategy.allow_eval)
+        root_state = session.initial_state
+        self.root = self.tree.add_state(root_state, priority=0.0, depth=0)
+        self.seen: dict[str, int] = {root_state.pretty: self.root}
+        self._order = itertools.count()
+        self.frontier: list[tuple[float, int, int]] = [(0.0, next(self._order), self.root)]
+
+    async def run(self) -> SearchResult:
+        """Expand the best state until a proof is found or a budget or the frontier runs out."""
+        if (closed := await self.try_closers(self.root)) is not None:
+            return closed
+        while self.frontier:
+            if self.counts.expansions >= self.budget.max_expansions:
+                return self.finish(Status.FAILED, "max_expansions")
+            if self.counts.tactics >= self.budget.max_tactics:
+                return self.finish(Status.FAILED, "max_tactics")
+            priority, _, node = heapq.heappop(self.frontier)
+            if (proved := await self.expand(node, priority)) is not None:
+                return proved
+        return self.finish(Status.FAILED, "exhausted")
+
+    async def expand(self, node: int, priority: float) -> SearchResult | None:
+        """Ask the model for tactics at `node` and run each; a verified finish ends the search."""
+        self.counts.expansions += 1
+        self.tree.mark_expanded(node, self.counts.expansions)
+        for cand in await self.propose(self.tree.state(node)):
+            if self.counts.tactics >= self.budget.max_tactics:
+                return self.finish(Status.FAILED, "max_tactics")
+            if (proved := await self.try_candidate(node, priority, cand)) is not None:
+                return proved
+        return None
+
+    async def propose(self, state: ProofState) -> list[Candidate]:
+        """One model call for `state`: cleaned, de-duplicated candidates, best first."""
+        prompt = self.strategy.prompt.render(state, self.theorem)
+        samples = self.budget.samples
+        raw = await self.meter.model(self.generator.generate(prompt, samples, self.strategy.params))
+        self.counts.model_calls += 1
+        self.counts.candidates += len(raw)
+        self.counts.tokens += sum(c.num_tokens for c in raw)
+        return clean_candidates(raw, self.strategy.prompt, self.strategy.score)
+
+    async def try_candidate(
+        self, node: int, priority: float, cand: Candidate
+    ) -> SearchResult | None:
+        """Run one candidate tactic at `node` and record what it led to."""
+        self.counts.tactics += 1
+        state = self.tree.state(node)
+        result = await self.meter.env(self.session, self.session.run_tactic(state, cand.text))
+        score = cand.score(self.strategy.score)
+        # the text that ran (a `sledgehammer` step as the tactic that closed it): what the tree,
+        # the proof and the judge see
+        text = ran_text(cand.text, result)
+        if isinstance(result, Failed):
+            self.failures[result.kind.value] += 1
+            self.tree.add_failure(node, cand.text, score, result)
+            return None
+        if isinstance(result, Finished):
+            checked = await self.check_finish(node, text, score)
+            if checked is None:
+                return None
+            self.tree.add_finished(node, text, score)
+            return self.proved(checked)
+        assert isinstance(result, NewState)
+        child = self.push(node, priority, text, score, result.state)
+        return None if child is None else await self.try_closers(child)
+
+    def push(
+        self, node: int, priority: float, text: str, score: float, state: ProofState
+    ) -> int | None:
+        """Add a new state to the tree and the frontier; None if its goals were seen before."""
+        key = state.pretty
+        if key in self.seen:
+            self.tree.add_edge(node, self.seen[key], text, score, duplicate=True)
+            return None
+        child_priority = priority - score
+        child = self.tree.add_state(state, priority=child_priority, depth=self.tree.depth(node) + 1)
+        self.tree.add_edge(node, child, text, score)
+        self.seen[key] = child
+        heapq.heappush(self.frontier, (child_priority, next(self._order), child))
+        return child
+
+    async def check_finish(self, node: int, tactic: str, score: float) -> _Checked | None:
+        """Whole-proof check of the path to `node` plus `tactic`; a rejection is recorded as
+        that tactic's failure and the search goes on."""
+        steps = (*self.tree.path(node), tactic)
+        proof = self.session.assemble(steps)
+        verdict = await self.meter.env(self.session, self.session.verify(proof), "verify")
+        if verdict.status is VerdictStatus.REJECTED:
+            self.failures[FailureKind.ERROR.value] += 1
+            message = f"whole-proof check rejected: {verdict.message}"
+            self.tree.add_failure(node, tactic, score, Failed(FailureKind.ERROR, message))
+            return None
+        return _Checked(steps, proof, verdict)
+
+    async def try_closers(self, node: int) -> SearchResult | None:
+        """Offer a new state to the closers; a verified finish is the search's result."""
+        if not self.closers:
+            return None
+        found: list[_Checked] = []
+
+        async def run(state: ProofState, tactic: str) -> TacticResult:
+            if self.counts.tactics >= self.budget.max_tactics:
+                raise _OutOfTactics
+            self.counts.tactics += 1
+            self.counts.closer_tries += 1
+            return await self.meter.env(self.session, self.session.run_tactic(state, tactic))
+
+        async def accept(tactic: str) -> bool:
+            checked = await self.check_finish(node, tactic, 0.0)
+            if checked is not None:
+                found.append(checked)
+            return checked is not None
+
+        outcome = await first_closer(self.tree.state(node), self.closers, run, accept)
+        if outcome.closed_by is None:
+            return None
+        self.tree.add_finished(node, outcome.closed_by, 0.0)
+        leaf = self.tree.graph.number_of_nodes() - 1
+        self.tree.graph.edges[node, leaf]["closer"] = True
+        return self.proved(found[-1], closed_by=outcome.closed_by)
+
+    def proved(self, checked: _Checked, **extra: object) -> SearchResult:
+        return self.finish(
+            Status.PROVED,
+            "proved",
+            proof=checked.proof,
+            steps=checked.steps,
+            verified=checked.verdict.verified,
+            verified_by=checked.verdict.checked_by,
+            **extra,
+        )
+
+    def finish(self, status: Status, reason: str, **extra: object) -> SearchResult:
+        """The attempt's result, with its statistics and tree, however it ended."""
+        meter, counts = self.meter, self.counts
+        total = meter.elapsed()
+        stats = SearchStats(
+            model_seconds=meter.model_seconds,
+            env_seconds=meter.env_seconds,
+            queued_seconds=meter.queued_seconds,
+            search_seconds=max(0.0, total - meter.used - meter.queued_seconds),
+            total_seconds=total,
+            expansions=counts.expansions,
+            tactics_run=counts.tactics,
+            model_calls=counts.model_calls,
+            candidates=counts.candidates,
+            tokens=counts.tokens,
+            failures=dict(self.failures),
+            stop_reason=reason,
+        )
+        if self.closers:
+            closed_by = extra.pop("closed_by", None)
+            extra["details"] = {
+                "closers": {
+                    "list": list(self.closers),
+                    "tried": counts.closer_tries,
+                    "closed_by": closed_by,
+                }
+            }
+        return SearchResult(
+            theorem=self.theorem.name,
+            status=status,
+            stats=stats,
+            tree=self.tree.to_json(),
+            **extra,
+        )
 
 
 def create(config: Config) -> BestFirst:
