@@ -116,7 +116,7 @@ class LeanDojoBenchmark:
             "name": self.name,
             "title": "miniF2F",
             "published": PUBLISHED_TABLE,
-            "language": Language.LEAN4.value,
+            "language": Language.LEAN4,
             "environment": "lean-dojo",
             "file": self.path.name,
             "path": str(self.path),

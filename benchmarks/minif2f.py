@@ -39,7 +39,7 @@ class Variant:
     """One pinned statement set: where it comes from and what it was written for."""
 
     name: str
-    language: Language
+    language: str
     pinned: PinnedFile
     toolchain: str | None  # Lean version the statements compile with
     mathlib: str | None
@@ -120,7 +120,7 @@ class MiniF2F:
             "name": self.name,
             "title": "miniF2F",  # the report's title
             "published": PUBLISHED_TABLE,  # published figures the report may compare with
-            "language": self.variant.language.value,
+            "language": self.variant.language,
             "file": pinned.file,
             "path": str(self.path),
             "sha256": self.sha256,
@@ -156,7 +156,7 @@ class MiniF2F:
     def _theorem(self, row: dict[str, Any]) -> Theorem:
         language = self.variant.language
         name = row["name"]
-        if language is Language.LEAN4:
+        if language == Language.LEAN4:
             statement = _SORRY_TAIL.sub("", row["formal_statement"]).rstrip()
             header = row.get("header", "")
             path = row.get("source_path") or "datasets/minif2f.jsonl"

@@ -23,9 +23,10 @@ from benchmarks.store import RunInfo, Store, StoreWriter
 from prover import registry
 from prover.config import Config, load_config
 from prover.errors import InputError
+from prover.language import check_language
 from prover.protocols import Benchmark
 from prover.run import ATTEMPT_KEY, attempt_many, components, concurrency_for
-from prover.types import Language, SearchResult, Theorem
+from prover.types import SearchResult, Theorem
 
 # Config keys that change how a run executes but not what it measures: a resumed run may change
 # them; any other key must match the stored configuration.
@@ -172,24 +173,10 @@ def resume_config(stored: Mapping[str, Any], user: Config, defaults: Config) -> 
     return load_config(None, merged)
 
 
-# The language each built-in proof assistant speaks; other environments are not checked here.
-_ENV_LANGUAGE = {
-    "lean-repl": Language.LEAN4,
-    "lean-dojo": Language.LEAN4,
-    "isabelle": Language.ISABELLE,
-}
-
-
 def _check_language(theorems: Sequence[Theorem], environment: str) -> None:
     """Refuse up front a benchmark whose theorems the environment cannot run at all."""
-    speaks = _ENV_LANGUAGE.get(environment)
-    if speaks is None or not theorems or theorems[0].language is speaks:
-        return
-    other = next(name for name, lang in _ENV_LANGUAGE.items() if lang is theorems[0].language)
-    raise InputError(
-        f"the benchmark's theorems are {theorems[0].language.value} but --env {environment} "
-        f"proves {speaks.value}; use e.g. --env {other}"
-    )
+    if theorems:
+        check_language(theorems[0].language, environment, what="the benchmark's theorems")
 
 
 def plan(config: Config, store: Store, *, run: str | None, resume: str | None) -> Plan:

@@ -63,9 +63,9 @@ class DojoTarget:
 
 def target_of(theorem: Theorem) -> DojoTarget:
     """The LeanDojo location a theorem carries in its metadata, or a one-line error."""
-    if theorem.language is not Language.LEAN4:
+    if theorem.language != Language.LEAN4:
         raise InputError(
-            f"theorem '{theorem.name}' is {theorem.language.value}; lean-dojo runs Lean 4 only"
+            f"theorem '{theorem.name}' is {theorem.language}; lean-dojo runs Lean 4 only"
         )
     meta: Mapping[str, Any] = theorem.metadata
     block = meta.get(METADATA_KEY)

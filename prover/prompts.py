@@ -98,7 +98,7 @@ def _whole_proof(state: ProofState, theorem: Theorem | None) -> str:
     if theorem is None:
         raise ValueError("the whole-proof template needs the theorem")
     statement = theorem.statement.rstrip()
-    if theorem.language is Language.ISABELLE:
+    if theorem.language == Language.ISABELLE:
         # The model continues after `shows …` with `proof -` / `by …`.
         return f"{statement}\n"
     for suffix in ("sorry", "by"):

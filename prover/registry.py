@@ -19,6 +19,7 @@ GROUPS: dict[str, str] = {
     "settings": "prover.settings",  # config section name → frozen dataclass type
     "prompt": "prover.prompts",  # prompt template name → PromptTemplate
     "recorder": "prover.recorders",  # (environment, path) → environment recording to path
+    "language": "prover.languages",  # language name → LanguageSpec
 }
 
 PLURALS: dict[str, str] = {
@@ -30,6 +31,7 @@ PLURALS: dict[str, str] = {
     "settings": "settings sections",
     "prompt": "prompt templates",
     "recorder": "recorders",
+    "language": "languages",
 }
 
 # Entry points whose objects live in these modules are test doubles or simulators: usable by
@@ -87,4 +89,4 @@ def load(kind: str, name: str) -> Any:
 
 
 def iter_kinds() -> Iterator[str]:
-    yield from ("environment", "generator", "strategy", "benchmark")
+    yield from ("environment", "language", "generator", "strategy", "benchmark")

@@ -6,36 +6,26 @@ import re
 from pathlib import Path
 
 from prover.errors import InputError
+from prover.language import language as language_spec
 from prover.paths import read_text
 from prover.types import Language, Theorem
 
 _DECL = re.compile(r"^[ \t]*(?:theorem|lemma)\s+([^\s:({\[]+)", re.MULTILINE)
 _HEADER_LINE = re.compile(r"^\s*(import|open|set_option|universe)\b")
 
-# The language each built-in proof assistant speaks (others, e.g. replay, are not checked).
-ENVIRONMENT_LANGUAGE: dict[str, Language] = {
-    "lean-repl": Language.LEAN4,
-    "lean-dojo": Language.LEAN4,
-    "isabelle": Language.ISABELLE,
-}
 MAX_STATEMENT_CHARS = 100_000  # the longest miniF2F statement is under 2,000
 
-# Isabelle's outer syntax right after `theorem NAME:` (a quoted term or an Isar element); Lean
-# puts binders or a type there, never a double quote or these keywords.
-_ISABELLE_SHAPE = re.compile(
-    r"^\s*(?:theorem|lemma)\s+[^\s:]+\s*:\s*(?:\"|(?:assumes|shows|fixes|obtains)\b)"
-)
 _CLOSERS = {")": "(", "]": "[", "}": "{", "⟩": "⟨", "⦄": "⦃", "⟧": "⟦", "›": "‹"}
 _OPENERS = {v: k for k, v in _CLOSERS.items()}
 
 
-def check_statement(text: str, language: Language) -> None:
+def check_statement(text: str, language: str) -> None:
     """Refuse a statement no proof assistant of `language` could parse, naming what is wrong.
 
-    Catches what reaches an environment only as a confusing failure: NUL and control bytes,
-    unbalanced brackets or quotes, and text in the other language (Isabelle's `theorem n: "…"`
-    given to Lean, Lean's `:= by` given to Isabelle). Not a parser: a statement that passes may
-    still be rejected by the proof assistant itself.
+    Catches here what would reach an environment only as a confusing failure: NUL and control
+    bytes, an over-long text; then the language's own check (brackets, quotes, text in another
+    language). Not a parser: a statement that passes may still be rejected by the proof
+    assistant itself.
     """
     if len(text) > MAX_STATEMENT_CHARS:
         raise InputError(
@@ -48,68 +38,13 @@ def check_statement(text: str, language: Language) -> None:
                 f"the statement holds control character {ord(ch):#04x} at position {i}; "
                 "remove it (statements are plain text)"
             )
-    if language is Language.LEAN4:
-        if _ISABELLE_SHAPE.match(text) and not re.search(r":=\s*by\b", text):
-            raise InputError(
-                'this statement is Isabelle (`theorem name: "…"` / assumes / shows), not Lean 4; '
-                "pass --language isabelle with --env isabelle, or write it in Lean"
-            )
-        _balanced(_lean_code(text), "Lean")
-    else:
-        if re.search(r":=\s*by\b|:=\s*$", text):
-            raise InputError(
-                "this statement is Lean 4 (`… := by`), not Isabelle; pass --language lean4 "
-                'with a Lean --env, or write it as `theorem name: "…"`'
-            )
-        if _outside_comments(text, "(*", "*)").count('"') % 2:
-            raise InputError(
-                'the statement has an unmatched double quote; Isabelle terms go in "…"'
-            )
-        _balanced(_outside_comments(text, "(*", "*)"), "Isabelle")
+    spec = language_spec(language)
+    if spec.check is not None:
+        spec.check(text)
 
 
-def check_language(theorem: Theorem, environment: str) -> None:
-    """Refuse a theorem in a language the named environment does not speak."""
-    speaks = ENVIRONMENT_LANGUAGE.get(environment)
-    if speaks is None or theorem.language is speaks:
-        return
-    other = next(n for n, lang in ENVIRONMENT_LANGUAGE.items() if lang is theorem.language)
-    raise InputError(
-        f"the theorem is {theorem.language.value} but --env {environment} proves "
-        f"{speaks.value}; use e.g. --env {other} (or --language {speaks.value})"
-    )
-
-
-def _lean_code(text: str) -> str:
-    """The text without Lean comments (`--`, nested `/- -/`) and string literals."""
-    out: list[str] = []
-    i, depth = 0, 0
-    while i < len(text):
-        two = text[i : i + 2]
-        if depth:
-            depth += (two == "/-") - (two == "-/")
-            i += 2 if two in ("/-", "-/") else 1
-        elif two == "/-":
-            depth, i = 1, i + 2
-        elif two == "--":
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-        elif text[i] == '"':
-            end = i + 1
-            while end < len(text) and text[end] != '"':
-                end += 2 if text[end] == "\\" else 1
-            if end >= len(text):
-                raise InputError('the statement has an unterminated string literal ("…)')
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    if depth:
-        raise InputError("the statement has an unterminated comment (/- without -/)")
-    return "".join(out)
-
-
-def _outside_comments(text: str, start: str, end: str) -> str:
+def outside_comments(text: str, start: str, end: str) -> str:
+    """`text` without its (nested) `start … end` comments; an unterminated one is an error."""
     out, depth, i = [], 0, 0
     while i < len(text):
         if text.startswith(start, i):
@@ -125,7 +60,8 @@ def _outside_comments(text: str, start: str, end: str) -> str:
     return "".join(out)
 
 
-def _balanced(code: str, language: str) -> None:
+def balanced(code: str, language: str) -> None:
+    """Refuse `code` whose brackets do not pair up, naming the first culprit."""
     stack: list[tuple[str, int]] = []
     for i, ch in enumerate(code):
         if ch in _OPENERS:
@@ -149,10 +85,11 @@ def theorem_from_statement(
     statement: str,
     *,
     header: str = "",
-    language: Language = Language.LEAN4,
+    language: str = Language.LEAN4,
     name: str | None = None,
 ) -> Theorem:
-    """A Theorem from a `theorem NAME … :=` statement; the name is read from the text."""
+    """A Theorem from a `theorem NAME …` statement in `language`; the name is read from the text,
+    and the statement is completed to the form the language's environments take."""
     text = statement.strip()
     if not text:
         raise InputError("the statement is empty; pass e.g. 'theorem t (x : ℕ) : x + 0 = x := by'")
@@ -164,8 +101,7 @@ def theorem_from_statement(
                 "cannot find `theorem NAME` in the statement; start it with 'theorem NAME …'"
             )
         name = match.group(1)
-    if language is Language.LEAN4 and ":=" not in text:
-        text = f"{text} := by"
+    text = language_spec(language).complete(text)
     return Theorem(name=name, statement=text, language=language, header=header, source="cli")
 
 

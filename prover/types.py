@@ -6,14 +6,15 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 
-class Language(str, enum.Enum):
-    """Formal language of a theorem."""
+class Language:
+    """Names of the built-in formal languages. A theorem's language is a name: these, or any a
+    plug-in registers under `prover.languages` (see prover/language.py)."""
 
-    LEAN4 = "lean4"
-    ISABELLE = "isabelle"
+    LEAN4: Final = "lean4"
+    ISABELLE: Final = "isabelle"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Theorem:
 
     name: str
     statement: str
-    language: Language = Language.LEAN4
+    language: str = Language.LEAN4
     header: str = ""
     informal_statement: str | None = None
     informal_proof: str | None = None
@@ -34,7 +35,7 @@ class Theorem:
         return {
             "name": self.name,
             "statement": self.statement,
-            "language": self.language.value,
+            "language": self.language,
             "header": self.header,
             "informal_statement": self.informal_statement,
             "informal_proof": self.informal_proof,
@@ -48,7 +49,7 @@ class Theorem:
         return cls(
             name=data["name"],
             statement=data["statement"],
-            language=Language(data.get("language", "lean4")),
+            language=str(data.get("language", Language.LEAN4)),
             header=data.get("header", ""),
             informal_statement=data.get("informal_statement"),
             informal_proof=data.get("informal_proof"),

@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prover.errors import ConfigError
+from prover.language import language as language_spec
 from prover.protocols import ProofFeedback
 from prover.types import Chat, Message, Prompt, Theorem
 
@@ -112,18 +113,12 @@ def last_code_block(text: str) -> str | None:
 
 
 def proof_from_code(code: str, theorem: Theorem) -> tuple[str | None, str]:
-    """The tactic block of `theorem` in `code` (matched by name, else the last theorem)."""
-    from environments.lean.statement import declarations
-
-    found = declarations(code)
-    if not found:
-        return None, "the code holds no theorem with a proof"
-    name = theorem_name(theorem)
-    chosen = next((d for d in reversed(found) if d.name == name), found[-1])
-    proof = chosen.proof.strip("\n")
-    if not proof.strip() or re.fullmatch(r"\s*sorry\s*", proof):
-        return None, "the code leaves the proof as sorry"
-    return textwrap.dedent(proof), ""
+    """The tactic block of `theorem` in `code` (matched by name, else the last theorem), or None
+    and what is wrong; read by the theorem's language (its `proof_of`)."""
+    read = language_spec(theorem.language).proof_of
+    if read is None:
+        return None, f"the language {theorem.language} cannot read a proof out of a code block"
+    return read(code, theorem_name(theorem))
 
 
 def _cut_fence(text: str) -> str:

@@ -6,15 +6,12 @@ import pytest
 from standins.replay_trace import replay_env
 
 from benchmarks.perf.closers import compare
+from environments.isabelle.language import CLOSERS as ISABELLE_CLOSERS
+from environments.lean.language import CLOSERS as LEAN_CLOSERS
 from prover.config import load_config
 from prover.prompts import template
 from prover.strategies.best_first import BestFirst, create
-from prover.strategies.closers import (
-    ISABELLE_CLOSERS,
-    LEAN_CLOSERS,
-    expand,
-    first_closer,
-)
+from prover.strategies.closers import expand, first_closer
 from prover.testing import ScriptedGenerator
 from prover.types import (
     Budget,

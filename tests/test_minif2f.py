@@ -65,7 +65,7 @@ def test_the_two_lean_variants_load_into_the_same_theorem_form(data: Path) -> No
         for key in a:
             x, y = a[key], b[key]
             for t in (x, y):
-                assert t.language is Language.LEAN4
+                assert t.language == Language.LEAN4
                 assert t.statement.startswith(f"theorem {t.name}")
                 assert t.statement.endswith(":= by") and "sorry" not in t.statement
                 assert t.header.startswith("import Mathlib")
@@ -92,7 +92,7 @@ def test_the_two_lean_variants_load_into_the_same_theorem_form(data: Path) -> No
 def test_isabelle_statements_never_carry_the_shipped_proofs(data: Path) -> None:
     bench = minif2f.isabelle(_config(**{"bench.data": str(data)}))
     theorems = bench.theorems("valid") + bench.theorems("test")
-    assert all(t.language is Language.ISABELLE for t in theorems)
+    assert all(t.language == Language.ISABELLE for t in theorems)
     assert all(t.statement.startswith(f"theorem {t.name}") for t in theorems)
     assert all("shows" in t.statement or ":" in t.statement for t in theorems)
     assert not any(t.statement.rstrip().endswith(("sorry", "qed")) for t in theorems)

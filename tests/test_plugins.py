@@ -253,6 +253,50 @@ def test_toy_plugin_proves_with_its_own_setting(toy_plugin, tmp_path):
     assert json.loads(too_small.stdout)["status"] == "failed"
 
 
+def test_toy_language_shapes_the_statement_before_the_environment_starts(toy_plugin, tmp_path):
+    """`--env toy` takes its language from the plug-in: the statement reaches the environment as
+    written (a Lean `:= by` or Mathlib header would make the toy environment refuse it), a
+    malformed one is refused by the language's own check, a mismatch by the language data."""
+    script = _toy_script(tmp_path)
+    explicit = _prove_toy(script, "--language", "toy")
+    assert explicit.returncode == 0, explicit.stderr
+    assert json.loads(explicit.stdout)["status"] == "proved"
+
+    bad = _prover(
+        "prove", "theorem t : 3 ~>", "--env", "toy", "--model", f"scripted:{script}", "--json"
+    )
+    assert bad.returncode == 2
+    assert "not a toy statement: 'theorem t : 3 ~>'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+    lean = _prove_toy(script, "--language", "lean4")
+    assert lean.returncode == 2
+    assert "the theorem is lean4 but --env toy proves toy; use e.g. --env lean-repl" in lean.stderr
+
+    unknown = _prove_toy(script, "--language", "tooy")
+    assert unknown.returncode == 2
+    assert "unknown language 'tooy' — did you mean 'toy'?" in unknown.stderr
+
+
+def test_toy_language_is_data_the_core_reads(toy_plugin):
+    from prover.language import check_language, language, language_of
+    from prover.statements import theorem_from_statement
+
+    spec = language("toy")
+    assert language_of("toy") is spec
+    assert language_of("lean-repl").name == "lean4"
+    theorem = theorem_from_statement("theorem t : 1 ~> 2", language="toy")
+    assert (theorem.statement, theorem.header, theorem.language) == (
+        "theorem t : 1 ~> 2",
+        "",
+        "toy",
+    )
+    lean = theorem_from_statement("theorem t : 1 = 1", language="lean4")
+    assert lean.statement == "theorem t : 1 = 1 := by"
+    with pytest.raises(Exception, match="proves toy"):
+        check_language("isabelle", "toy")
+
+
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [

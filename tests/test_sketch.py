@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
+from environments.isabelle.language import CLOSERS as ISABELLE_CLOSERS
+from environments.lean.language import CLOSERS as LEAN_CLOSERS
 from prover.config import GenerationConfig, SketchConfig, load_config
 from prover.errors import InputError
 from prover.prompts import template
 from prover.protocols import GenerationParams, SketchSession
 from prover.strategies.best_first import BestFirst
-from prover.strategies.closers import ISABELLE_CLOSERS, LEAN_CLOSERS
 from prover.strategies.sketch import SketchStrategy, create, describe_gaps, hammer_filler
 from prover.strategies.sketch_parse import UnusableSketch, parse_sketch
 from prover.strategies.sketch_prompts import load_examples

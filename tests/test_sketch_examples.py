@@ -61,7 +61,7 @@ def test_examples_are_from_the_valid_split_with_origin_and_gaps():
         for language, formal in example.formal.items():
             assert example.name in formal.statement
             assert find_gaps(formal.sketch, language), (example.name, language)
-            assert "sorry" not in formal.sketch or language is Language.LEAN4
+            assert "sorry" not in formal.sketch or language == Language.LEAN4
 
 
 def test_examples_match_the_benchmark_statements(package_data):

@@ -20,12 +20,13 @@ from standins.pisa_scripted import Script, serve
 from standins.pisa_setup import isabelle_config
 
 from environments.isabelle.environment import create as isabelle_env
+from environments.isabelle.language import CLOSERS as ISABELLE_CLOSERS
+from environments.lean.language import CLOSERS as LEAN_CLOSERS
 from environments.lean.repl import create as lean_env
 from prover.config import DEFAULT_LEAN_HEADER, SketchConfig, load_config
 from prover.prompts import template
 from prover.run import Components, attempt
 from prover.strategies.best_first import BestFirst
-from prover.strategies.closers import ISABELLE_CLOSERS, LEAN_CLOSERS
 from prover.strategies.sketch import SketchStrategy
 from prover.strategies.sketch_prompts import load_examples
 from prover.testing import ScriptedGenerator

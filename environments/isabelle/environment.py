@@ -53,9 +53,9 @@ class IsabelleEnvironment:
 
     async def open(self, theorem: Theorem) -> IsabelleSession:
         """Open `theorem` on a free server; InputError if Isabelle cannot take the statement."""
-        if theorem.language is not Language.ISABELLE:
+        if theorem.language != Language.ISABELLE:
             raise InputError(
-                f"{theorem.name} is a {theorem.language.value} theorem; the isabelle environment "
+                f"{theorem.name} is a {theorem.language} theorem; the isabelle environment "
                 "takes Isabelle statements (use --language isabelle or an Isabelle benchmark)"
             )
         screened = isar.screen(theorem.statement)

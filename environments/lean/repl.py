@@ -74,9 +74,9 @@ class LeanReplEnvironment:
         return self.pool.pids
 
     async def open(self, theorem: Theorem) -> LeanReplSession:
-        if theorem.language is not Language.LEAN4:
+        if theorem.language != Language.LEAN4:
             raise InputError(
-                f"lean-repl proves Lean 4 theorems; '{theorem.name}' is {theorem.language.value}"
+                f"lean-repl proves Lean 4 theorems; '{theorem.name}' is {theorem.language}"
             )
         statement = parse_statement(theorem.statement)
         refused = screen_header(theorem.header, self._policy)

@@ -11,9 +11,10 @@ from prover import registry
 from prover.cli.options import add_run_options, check_run_inputs, config_from_args
 from prover.config import Config
 from prover.errors import InputError
+from prover.language import check_language, language, language_of
 from prover.paths import check_output_path, write_text
 from prover.run import attempt, components
-from prover.statements import check_language, theorem_from_file, theorem_from_statement
+from prover.statements import theorem_from_file, theorem_from_statement
 from prover.types import Language, SearchResult, Theorem
 
 
@@ -25,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--theorem", metavar="NAME", help="the theorem's name in --file")
     src.add_argument("--benchmark", metavar="B", help="a benchmark name (`prover list`)")
     src.add_argument("--name", metavar="NAME", help="the theorem's name in --benchmark")
-    src.add_argument("--language", choices=("lean4", "isabelle"), help="language of a statement")
+    src.add_argument(
+        "--language",
+        metavar="NAME",
+        help="language of a statement: lean4, isabelle or a plug-in's "
+        "(default: the one --env proves, else lean4)",
+    )
     src.add_argument("--data", metavar="PATH", help="benchmark data file or directory")
     add_run_options(p)
     out = p.add_argument_group("output")
@@ -69,9 +75,11 @@ def resolve_theorem(args: argparse.Namespace, config: Config) -> Theorem:
                 if theorem.name == args.name:
                     return theorem
         raise InputError(f"no theorem '{args.name}' in benchmark '{args.benchmark}'")
-    language = Language(args.language) if args.language else Language.LEAN4
-    header = config.lean.header if language is Language.LEAN4 else ""
-    return theorem_from_statement(args.statement, header=header, language=language)
+    if args.language:
+        spec = language(args.language)
+    else:
+        spec = language_of(config.environment) or language(Language.LEAN4)
+    return theorem_from_statement(args.statement, header=spec.header(config), language=spec.name)
 
 
 async def _prove(theorem: Theorem, config: Config) -> SearchResult:
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.tree, "--tree")
     theorem = resolve_theorem(args, config)
     # Everything the run reads is checked before an environment or a model starts.
-    check_language(theorem, config.environment)
+    check_language(theorem.language, config.environment)
     check_run_inputs(args, config)
     result = asyncio.run(_prove(theorem, config))
     if args.tree:

@@ -9,28 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from prover.config import DSP_HEURISTICS
-from prover.types import Failed, Finished, Language, ProofState, TacticResult
+from prover.language import language as language_spec
+from prover.types import Failed, Finished, ProofState, TacticResult
 
-# Lean 4 + Mathlib automation, cheapest and most often decisive first.
-LEAN_CLOSERS: tuple[str, ...] = (
-    "omega",
-    "norm_num",
-    "linarith",
-    "nlinarith",
-    "positivity",
-    "simp_all",
-    "decide",
-    "aesop",
-    "field_simp",
-    "ring_nf",
-)
-
-# The heuristic list of Draft, Sketch, Prove (Jiang et al., 2023; as Llemma's Isabelle runs used
-# it), in its order.
-ISABELLE_CLOSERS: tuple[str, ...] = DSP_HEURISTICS
-
-DEFAULT = "default"  # in a closers list: the language's default list above
+DEFAULT = "default"  # in a closers list: the language's own list (LanguageSpec.closers)
 # A result message an environment adds when the text it ran differs from the tactic it was given
 # (Isabelle runs a `sledgehammer` step as the tactic that closed the goal): `ran: <exact text>`.
 RAN_PREFIX = "ran: "
@@ -39,25 +21,19 @@ RunTactic = Callable[[ProofState, str], Awaitable[TacticResult]]
 Accept = Callable[[str], Awaitable[bool]]
 
 
-def default_closers(language: Language) -> tuple[str, ...]:
-    """The built-in closers for `language`."""
-    return ISABELLE_CLOSERS if language is Language.ISABELLE else LEAN_CLOSERS
-
-
-def expand(
-    closers: Sequence[str], language: Language, *, allow_eval: bool = True
-) -> tuple[str, ...]:
+def expand(closers: Sequence[str], language: str, *, allow_eval: bool = True) -> tuple[str, ...]:
     """`closers` with the entry `default` replaced by the language's list; duplicates dropped.
-    Without `allow_eval`, Isabelle closers that prove by code evaluation (`by eval`) are skipped:
-    their proofs would go through the code generator's oracle."""
+    Without `allow_eval`, closers that prove by evaluating code (the language's `evaluates`, e.g.
+    Isabelle's `by eval`) are skipped: their proofs would go through an oracle."""
+    if not closers:
+        return ()
+    spec = language_spec(language)
     out: list[str] = []
     for closer in closers:
-        items = default_closers(language) if closer.strip() == DEFAULT else (closer.strip(),)
+        items = spec.closers if closer.strip() == DEFAULT else (closer.strip(),)
         out.extend(item for item in items if item and item not in out)
-    if language is Language.ISABELLE and not allow_eval:
-        from environments.isabelle.isar import uses_evaluation
-
-        out = [c for c in out if not uses_evaluation(c)]
+    if spec.evaluates is not None and not allow_eval:
+        out = [c for c in out if not spec.evaluates(c)]
     return tuple(out)
 
 

@@ -238,11 +238,11 @@ class SketchStrategy:
         self.draft_max_tokens = settings.draft_max_tokens
         self.sub_search = sub_search
 
-    def closers(self, language: Language) -> tuple[str, ...]:
+    def closers(self, language: str) -> tuple[str, ...]:
         """The cheap closers tried on every gap of a `language` sketch."""
         listed = (
             self.settings.isabelle_closers
-            if language is Language.ISABELLE
+            if language == Language.ISABELLE
             else self.settings.lean_closers
         )
         return expand(listed, language, allow_eval=self.allow_eval)
@@ -260,7 +260,7 @@ class SketchStrategy:
         attempts: list[dict[str, Any]] = []
         details: dict[str, Any] = {
             "strategy": self.name,
-            "language": theorem.language.value,
+            "language": theorem.language,
             "draft": self.settings.draft,
             "examples": [e.name for e in examples],
             "attempts": attempts,
@@ -454,7 +454,7 @@ class SketchStrategy:
             record.update(status="closed", method="closer", filler=outcome.closed_by)
             return outcome.closed_by
         hammer = self.settings.isabelle_hammer
-        if theorem.language is Language.ISABELLE and hammer:
+        if theorem.language == Language.ISABELLE and hammer:
             result = await meter.tactic(session, state, hammer)
             if isinstance(result, Finished):
                 filler = hammer_filler(result, hammer)
@@ -462,7 +462,7 @@ class SketchStrategy:
                 return filler
             message = result.message if isinstance(result, Failed) else "goal not closed"
             record["hammer"] = {"step": hammer, "message": message[:500]}
-        if theorem.language is Language.LEAN4 and self.sub_search is not None:
+        if theorem.language == Language.LEAN4 and self.sub_search is not None:
             sub = await self._sub_search(theorem, session, generator, meter, state, known)
             record["search"] = {
                 "status": sub.status.value,

@@ -12,14 +12,9 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prover.language import language as language_spec
 from prover.types import Language
 
-GAP_WORD: dict[Language, str] = {Language.ISABELLE: "sledgehammer", Language.LEAN4: "sorry"}
-# Words the model may use for a gap, rewritten to the language's gap word.
-_GAP_ALIASES: dict[Language, frozenset[str]] = {
-    Language.ISABELLE: frozenset({"sledgehammer", "sorry"}),
-    Language.LEAN4: frozenset({"sorry", "admit"}),
-}
 # A line starting with one of these (at column 0) is past the end of the proof.
 _ISABELLE_END = re.compile(r"^(end\b|theorem\b|lemma\b|Informal:|Formal:)")
 _LEAN_END = re.compile(r"^(theorem\b|lemma\b|example\b|end\b|Informal:|Formal:|```)")
@@ -56,7 +51,7 @@ class Gap:
 class Sketch:
     """A proof text (after the statement) whose gaps are spelled with the language's gap word."""
 
-    language: Language
+    language: str
     text: str
     gaps: tuple[Gap, ...]
 
@@ -81,7 +76,7 @@ class Sketch:
             return lines[0].strip()
         line_start = self.text.rfind("\n", 0, gap.start) + 1
         prefix = self.text[line_start : gap.start]
-        if self.language is Language.LEAN4 and re.search(r"\bby\s*$", prefix):
+        if self.language == Language.LEAN4 and re.search(r"\bby\s*$", prefix):
             # `… := by sorry` becomes a block under `by`, indented past the line that opens it.
             indent = " " * (len(prefix) - len(prefix.lstrip()) + 2)
             return "\n" + "\n".join(indent + line for line in lines)
@@ -90,20 +85,20 @@ class Sketch:
         return lines[0] + "".join("\n" + pad + line if line else "\n" for line in lines[1:])
 
 
-def parse_sketch(completion: str, language: Language) -> Sketch:
+def parse_sketch(completion: str, language: str) -> Sketch:
     """The sketch in a model's continuation of a sketch prompt; `UnusableSketch` if none."""
-    body = _cut_isabelle(completion) if language is Language.ISABELLE else _cut_lean(completion)
+    body = _cut_isabelle(completion) if language == Language.ISABELLE else _cut_lean(completion)
     if not body.strip():
         raise UnusableSketch("the model wrote no proof")
-    if language is Language.ISABELLE and any(w == "oops" for w, _, _ in _words(body, language)):
+    if language == Language.ISABELLE and any(w == "oops" for w, _, _ in _words(body, language)):
         raise UnusableSketch("the sketch gives up (`oops`)")
     text = _normalise_gaps(body, language)
     return Sketch(language, text, find_gaps(text, language))
 
 
-def find_gaps(text: str, language: Language) -> tuple[Gap, ...]:
+def find_gaps(text: str, language: str) -> tuple[Gap, ...]:
     """Every gap word of `language` in `text` outside comments and strings, in order."""
-    word = GAP_WORD[language]
+    word = _gap_word(language)
     gaps = []
     for found, start, end in _words(text, language):
         if found == word:
@@ -113,12 +108,12 @@ def find_gaps(text: str, language: Language) -> tuple[Gap, ...]:
     return tuple(gaps)
 
 
-def _normalise_gaps(text: str, language: Language) -> str:
-    word = GAP_WORD[language]
+def _normalise_gaps(text: str, language: str) -> str:
+    word = _gap_word(language)
     out: list[str] = []
     pos = 0
     for found, start, end in _words(text, language):
-        if found in _GAP_ALIASES[language] and found != word:
+        if found in language_spec(language).gap_aliases and found != word:
             out.append(text[pos:start])
             out.append(word)
             pos = end
@@ -158,10 +153,10 @@ def _is_ident(char: str) -> bool:
     return char.isalnum() or char in "_'!?."
 
 
-def _words(text: str, language: Language) -> list[tuple[str, int, int]]:
+def _words(text: str, language: str) -> list[tuple[str, int, int]]:
     """Identifier-like words of `text` with their spans, skipping comments and strings."""
     words: list[tuple[str, int, int]] = []
-    skip = _skip_isabelle if language is Language.ISABELLE else _skip_lean
+    skip = _skip_isabelle if language == Language.ISABELLE else _skip_lean
     i, n = 0, len(text)
     while i < n:
         after = skip(text, i)
@@ -228,3 +223,10 @@ def _skip_isabelle(text: str, i: int) -> int:
         end = text.find("`", i + 1)
         return len(text) if end < 0 else end + 1
     return i
+
+
+def _gap_word(language: str) -> str:
+    word = language_spec(language).gap_word
+    if word is None:
+        raise ValueError(f"the language {language} has no gap word; sketches need one")
+    return word

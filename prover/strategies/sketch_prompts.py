@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import InputError
+from prover.language import language as language_spec
 from prover.types import Language, Theorem
 
 EXAMPLES_FILE = Path(__file__).with_name("sketch_examples") / "examples.json"
 SEPARATOR = "\n\n\n"
 SKETCH_STOP: tuple[str, ...] = (SEPARATOR, "\nInformal:")
-_COMMENT = {Language.ISABELLE: ("(*", "*)"), Language.LEAN4: ("/-", "-/")}
 NUMBER_THEORY = "number_theory"
 OTHER = "other"
 
@@ -57,7 +57,7 @@ class Example:
     category: str
     informal_statement: str
     informal_proof: str
-    formal: Mapping[Language, FormalExample]
+    formal: Mapping[str, FormalExample]
     origin: Mapping[str, str]
 
 
@@ -103,8 +103,8 @@ def _lines(value: Any) -> str:
 
 def _example(row: Mapping[str, Any]) -> Example:
     formal = {}
-    for language in Language:
-        part = row.get(language.value)
+    for language in (Language.LEAN4, Language.ISABELLE):  # the two the examples file holds
+        part = row.get(language)
         if part:
             formal[language] = FormalExample(
                 _lines(part["statement"]).rstrip(), _lines(part["sketch"]).rstrip()
@@ -160,18 +160,18 @@ def choose_examples(
     return tuple((same + rest)[:shots])
 
 
-def _clean(text: str, language: Language) -> str:
+def _clean(text: str, language: str) -> str:
     """Informal text safe inside the language's comment (no early close or nested open)."""
-    open_, close = _COMMENT[language]
+    open_, close = _comment(language)
     return text.replace(close, close[0] + " " + close[1:]).replace(
         open_, open_[0] + " " + open_[1:]
     )
 
 
-def informal_block(language: Language, statement: str, proof: str | None) -> str:
+def informal_block(language: str, statement: str, proof: str | None) -> str:
     """`Informal:` and the problem (and solution, when `proof` is given) as a comment."""
-    open_, close = _COMMENT[language]
-    pad = " " if language is Language.LEAN4 else ""
+    open_, close = _comment(language)
+    pad = " " if language == Language.LEAN4 else ""
     head = f"Informal:\n{open_}{pad}### Problem\n\n{_clean(statement.strip(), language)}"
     head += "\n\n### Solution\n\n"
     if proof is None:
@@ -190,7 +190,7 @@ def _strip_proof(statement: str) -> str:
 def formal_head(theorem: Theorem) -> str:
     """The statement as the model should continue it: Lean ends in `:= by`, Isabelle as given."""
     text = _strip_proof(theorem.statement)
-    if theorem.language is Language.ISABELLE:
+    if theorem.language == Language.ISABELLE:
         return text
     if re.search(r":=\s*by$", text):
         return text
@@ -204,7 +204,7 @@ def _problem(theorem: Theorem) -> str:
     return theorem.informal_statement or formal_head(theorem)
 
 
-def _shot(example: Example, language: Language) -> str:
+def _shot(example: Example, language: str) -> str:
     formal = example.formal[language]
     return (
         f"{informal_block(language, example.informal_statement, example.informal_proof)}\n\n"
@@ -230,5 +230,12 @@ def draft_prompt(theorem: Theorem, examples: Sequence[Example]) -> Prompt:
         informal_block(language, e.informal_statement, e.informal_proof) for e in examples
     )
     query = informal_block(language, _problem(theorem), None)
-    stop = (_COMMENT[language][1], SEPARATOR, "\nInformal:")
+    stop = (_comment(language)[1], SEPARATOR, "\nInformal:")
     return Prompt(fewshot, query, stop, tuple(e.name for e in examples))
+
+
+def _comment(language: str) -> tuple[str, str]:
+    comment = language_spec(language).block_comment
+    if comment is None:
+        raise ValueError(f"the language {language} has no block comment to hold informal text")
+    return comment

@@ -21,9 +21,9 @@ from prover.types import (
     Verdict,
     VerdictStatus,
 )
+from prover_toy.language import STATEMENT
 from prover_toy.settings import ToySettings
 
-_GOAL = re.compile(r":\s*(-?\d+)\s*~>\s*(-?\d+)")
 _TACTIC = re.compile(r"(add|sub)\s+(\d+)")
 
 
@@ -81,10 +81,11 @@ class ToyEnvironment:
         self.settings = settings
 
     async def open(self, theorem: Theorem) -> ToySession:
-        match = _GOAL.search(theorem.statement)
-        if match is None:
+        match = STATEMENT.fullmatch(theorem.statement.strip())
+        if theorem.language != "toy" or match is None:
             raise InputError(
-                f"toy theorem '{theorem.name}' must read 'theorem NAME : START ~> TARGET'"
+                f"toy theorem '{theorem.name}' must be a toy statement "
+                f"'theorem NAME : START ~> TARGET', not {theorem.language} {theorem.statement!r}"
             )
         return ToySession(int(match.group(1)), int(match.group(2)), self.settings)
 
