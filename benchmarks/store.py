@@ -12,6 +12,7 @@ the event loop the searches run on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import os
@@ -33,7 +34,7 @@ from prover.types import SearchResult
 SCHEMA_VERSION = 1
 T = TypeVar("T")
 
-_SCHEMA = """
+_SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -49,35 +50,7 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT,
     pid INTEGER
 );
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    theorem TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    split TEXT,
-    category TEXT,
-    status TEXT NOT NULL,
-    proof TEXT,
-    steps TEXT NOT NULL,
-    verified INTEGER NOT NULL,
-    verified_by TEXT,
-    model_seconds REAL NOT NULL,
-    env_seconds REAL NOT NULL,
-    search_seconds REAL NOT NULL,
-    total_seconds REAL NOT NULL,
-    expansions INTEGER NOT NULL,
-    tactics_run INTEGER NOT NULL,
-    model_calls INTEGER NOT NULL,
-    candidates INTEGER NOT NULL,
-    tokens INTEGER NOT NULL,
-    failures TEXT NOT NULL,
-    stop_reason TEXT,
-    error TEXT,
-    details TEXT,
-    worker TEXT,
-    finished REAL NOT NULL,
-    UNIQUE (run_id, theorem, attempt)
-);
+{attempts}
 CREATE TABLE IF NOT EXISTS trees (
     attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id) ON DELETE CASCADE,
     tree TEXT NOT NULL
@@ -544,40 +517,35 @@ class Store:
         worker: str | None,
     ) -> bool:
         with self._transaction():
+            values = {
+                "theorem": theorem,
+                "attempt": attempt,
+                "split": split,
+                "category": category,
+                "status": result.status.value,
+                "proof": result.proof,
+                "steps": result.steps,
+                "verified": result.verified,
+                "verified_by": result.verified_by,
+                "model_seconds": s.model_seconds,
+                "env_seconds": s.env_seconds,
+                "search_seconds": s.search_seconds,
+                "total_seconds": s.total_seconds,
+                "expansions": s.expansions,
+                "tactics_run": s.tactics_run,
+                "model_calls": s.model_calls,
+                "candidates": s.candidates,
+                "tokens": s.tokens,
+                "failures": s.failures,
+                "stop_reason": s.stop_reason,
+                "error": result.error,
+                "details": _details(result),
+                "worker": worker,
+                "finished": time.time(),
+            }
             cursor = self._db.execute(
-                "INSERT INTO attempts (run_id, theorem, attempt, split, category, status, proof, "
-                "steps, verified, verified_by, model_seconds, env_seconds, search_seconds, "
-                "total_seconds, expansions, tactics_run, model_calls, candidates, tokens, "
-                "failures, stop_reason, error, details, worker, finished) "
-                f"VALUES ({', '.join('?' * 25)}) "
-                "ON CONFLICT (run_id, theorem, attempt) DO NOTHING",
-                (
-                    run_id,
-                    theorem,
-                    attempt,
-                    split,
-                    category,
-                    result.status.value,
-                    result.proof,
-                    json.dumps(list(result.steps), ensure_ascii=False),
-                    int(result.verified),
-                    result.verified_by,
-                    s.model_seconds,
-                    s.env_seconds,
-                    s.search_seconds,
-                    s.total_seconds,
-                    s.expansions,
-                    s.tactics_run,
-                    s.model_calls,
-                    s.candidates,
-                    s.tokens,
-                    json.dumps(dict(s.failures), sort_keys=True),
-                    s.stop_reason,
-                    result.error,
-                    json.dumps(_details(result), ensure_ascii=False, default=str),
-                    worker,
-                    time.time(),
-                ),
+                _INSERT_ATTEMPT,
+                (run_id, *(_encode(kind, values[name]) for name, kind in _ATTEMPT_COLUMNS.items())),
             )
             inserted = cursor.rowcount == 1
             if inserted and result.tree is not None:
@@ -751,35 +719,63 @@ def _run_info(row: sqlite3.Row) -> RunInfo:
     )
 
 
-def _attempt_row(run: str, row: sqlite3.Row) -> AttemptRow:
-    return AttemptRow(
-        id=row["id"],
-        run=run,
-        theorem=row["theorem"],
-        attempt=row["attempt"],
-        split=row["split"],
-        category=row["category"],
-        status=row["status"],
-        proof=row["proof"],
-        steps=tuple(json.loads(row["steps"])),
-        verified=bool(row["verified"]),
-        verified_by=row["verified_by"],
-        model_seconds=row["model_seconds"],
-        env_seconds=row["env_seconds"],
-        search_seconds=row["search_seconds"],
-        total_seconds=row["total_seconds"],
-        expansions=row["expansions"],
-        tactics_run=row["tactics_run"],
-        model_calls=row["model_calls"],
-        candidates=row["candidates"],
-        tokens=row["tokens"],
-        failures=json.loads(row["failures"]),
-        stop_reason=row["stop_reason"],
-        error=row["error"],
-        details=json.loads(row["details"] or "{}"),
-        worker=row["worker"],
-        finished=row["finished"],
+# The attempts table is AttemptRow, written once: its fields (but `id` and `run`, which the table
+# holds as `id` and `run_id`) are the columns, their hints the SQL types and how values are
+# encoded; the CREATE TABLE, the INSERT and the reader are derived from them.
+_SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}
+_SQL_TYPES |= {"tuple": "TEXT", "dict": "TEXT"}  # stored as JSON
+
+
+def _kind(hint: str) -> tuple[str, bool]:
+    """(codec, nullable) for a field's annotation text: `str | None` → ("str", True),
+    `tuple[str, ...]` → ("tuple", False)."""
+    parts = [p.strip() for p in hint.split("|")]
+    base = next(p for p in parts if p != "None").split("[", 1)[0]
+    return base, "None" in parts
+
+
+_ATTEMPT_FIELDS = {
+    f.name: _kind(str(f.type))
+    for f in dataclasses.fields(AttemptRow)
+    if f.name not in ("id", "run")
+}
+_ATTEMPT_COLUMNS = {name: kind for name, (kind, _) in _ATTEMPT_FIELDS.items()}
+_ATTEMPTS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS attempts (\n"
+    "    id INTEGER PRIMARY KEY,\n"
+    "    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    + "".join(
+        f"    {name} {_SQL_TYPES[kind]}{'' if nullable else ' NOT NULL'},\n"
+        for name, (kind, nullable) in _ATTEMPT_FIELDS.items()
     )
+    + "    UNIQUE (run_id, theorem, attempt)\n);"
+)
+_INSERT_ATTEMPT = (
+    f"INSERT INTO attempts (run_id, {', '.join(_ATTEMPT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (1 + len(_ATTEMPT_COLUMNS)))}) "
+    "ON CONFLICT (run_id, theorem, attempt) DO NOTHING"
+)
+_SCHEMA = _SCHEMA_TEMPLATE.format(attempts=_ATTEMPTS_TABLE)
+
+
+def _encode(kind: str, value: Any) -> Any:
+    if kind in ("tuple", "dict"):
+        data = list(value) if kind == "tuple" else dict(value)
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+    return int(value) if kind == "bool" else value
+
+
+def _decode(kind: str, value: Any) -> Any:
+    if kind == "tuple":
+        return tuple(json.loads(value or "[]"))
+    if kind == "dict":
+        return json.loads(value or "{}")  # stores written before details was required hold NULL
+    return bool(value) if kind == "bool" else value
+
+
+def _attempt_row(run: str, row: sqlite3.Row) -> AttemptRow:
+    values = {name: _decode(kind, row[name]) for name, kind in _ATTEMPT_COLUMNS.items()}
+    return AttemptRow(id=row["id"], run=run, **values)
 
 
 def _alive(host: str | None, pid: int | None) -> bool:

@@ -111,6 +111,37 @@ def test_wal_and_attempt_round_trip(tmp_path: Path) -> None:
         assert info.config["bench"]["concurrency"] == 2
 
 
+def test_the_attempts_table_is_the_attempt_row(tmp_path: Path) -> None:
+    """The columns are AttemptRow's fields (written once), with NOT NULL where a field is
+    not optional; a row written before `details` was required (NULL) still reads."""
+    import dataclasses
+
+    from benchmarks.store import AttemptRow
+
+    with Store(tmp_path / "s.sqlite") as store:
+        run_id = _new_run(store)
+        store.record(run_id, "t", 0, _result("t"), split=None, category=None, worker=None)
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    columns = {r[1]: bool(r[3]) for r in db.execute("PRAGMA table_info(attempts)")}
+    fields = [f.name for f in dataclasses.fields(AttemptRow) if f.name not in ("id", "run")]
+    assert list(columns) == ["id", "run_id", *fields]
+    assert columns["proof"] is False and columns["steps"] is True and columns["theorem"] is True
+    db.execute("PRAGMA writable_schema = ON")  # an older store: details nullable and NULL
+    db.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, 'details TEXT NOT NULL', "
+        "'details TEXT') WHERE name = 'attempts'"
+    )
+    db.commit()
+    db.close()
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("UPDATE attempts SET details = NULL")
+    db.commit()
+    db.close()
+    with Store(tmp_path / "s.sqlite", readonly=True) as store:
+        (row,) = store.attempts(store.require_run("r"))
+    assert (row.details, row.steps, row.split) == ({}, ("norm_num",), None)
+
+
 def test_an_attempt_is_never_recorded_twice(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         run_id = _new_run(store)
