@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import subprocess
@@ -372,3 +373,24 @@ def test_replay_counters_agree_with_the_lines(llemma_trace, tmp_path, capsys):
     assert f"{THEOREM}: proved (unchecked by replay)" in line
     assert line.endswith("| proved 1 (1 unchecked) failed 0 errors 0 pass 0.0% (checked proofs)")
     assert "0 verified proofs, 1 proved but unchecked, 0 failed, 0 errors" in out
+
+
+def test_run_flags_take_their_keys_and_defaults_from_the_config() -> None:
+    """Each run flag names the config key it sets and shows that key's default from the config
+    dataclasses (written once); the flag sets exactly that key."""
+    from prover.cli import build_parser
+    from prover.cli.options import config_default, config_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(["prove", "theorem t : True := by", "--samples", "7"])
+    assert args.config_flags["samples"] == "search.samples"
+    assert config_from_args(args).search.samples == 7
+    prove = next(
+        a.choices["prove"] for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    helps = {a.dest: a.help for a in prove._actions}
+    assert len(args.config_flags) >= 14
+    for dest, key in args.config_flags.items():
+        assert f"({key}, default " in helps[dest], dest
+    assert "(search.max_expansions, default 100)" in helps["expansions"]
+    assert config_default("search.max_expansions") == 100

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from prover.cli.options import add_run_options, check_run_inputs, config_from_args, count
+from prover.cli.options import (
+    add_config_flag,
+    add_run_options,
+    check_run_inputs,
+    config_default,
+    config_from_args,
+    count,
+)
 from prover.config import MAX_ATTEMPTS
 from prover.errors import InputError
 
@@ -26,18 +33,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--concurrency 16 --run llemma7b-test ; then: prover report llemma7b-test",
     )
     p.add_argument(
-        "benchmark", nargs="?", help="benchmark name (`prover list`), default minif2f-lean4"
+        "benchmark",
+        nargs="?",
+        help=f"benchmark name (`prover list`), default {config_default('bench.benchmark')}",
     )
     sel = p.add_argument_group("theorems")
-    sel.add_argument("--split", help="valid or test (default test)")
+    add_config_flag(sel, "--split", "bench.split", "valid or test")
     sel.add_argument("--limit", type=count(1, MAX_THEOREMS), help="only the first N theorems")
     sel.add_argument("--shard", metavar="I/N", help="run every N-th theorem starting at I")
     sel.add_argument("--names", metavar="A,B,…", help="only these theorems (comma-separated)")
     sel.add_argument("--data", metavar="PATH", help="benchmark data file or directory")
-    sel.add_argument(
+    add_config_flag(
+        sel,
         "--attempts",
+        "bench.attempts",
+        f"independent attempts per theorem (pass@k, k ≤ {MAX_ATTEMPTS})",
         type=count(1, MAX_ATTEMPTS),
-        help=f"independent attempts per theorem (pass@k, k ≤ {MAX_ATTEMPTS})",
     )
     sel.add_argument("--list", action="store_true", help="show what would run, then exit")
     runs = p.add_argument_group("benchmark run")
@@ -50,16 +61,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --resume: run again the attempts that ended in error (e.g. a server was down)",
     )
-    runs.add_argument(
+    add_config_flag(
+        runs,
         "--concurrency",
+        "bench.concurrency",
+        "theorems in flight",
+        shown="0: the environment's capacity, e.g. lean.pool_size",
         type=count(1, MAX_CONCURRENCY),
-        help="theorems in flight (default: the environment's capacity, e.g. lean.pool_size)",
     )
-    runs.add_argument(
-        "--display", choices=("bar", "plain", "none"), help="progress: bar, plain lines, none"
+    add_config_flag(
+        runs,
+        "--display",
+        "bench.display",
+        "progress: bar, plain lines, none",
+        choices=("bar", "plain", "none"),
     )
     runs.add_argument("--ray", action="store_true", default=None, help="run on a Ray cluster")
-    runs.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default local)")
+    add_config_flag(
+        runs,
+        "--ray-address",
+        "bench.ray_address",
+        "Ray cluster address",
+        shown="a local Ray instance",
+        metavar="ADDR",
+    )
     add_run_options(p)
     p.set_defaults(run=run)
 

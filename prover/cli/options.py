@@ -18,24 +18,6 @@ from prover.config import (
 from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 
-# flag dest → dotted config key
-_FLAG_KEYS: dict[str, str] = {
-    "env": "environment",
-    "model": "model",
-    "strategy": "strategy",
-    "record": "record",
-    "trace": "replay.trace",
-    "samples": "search.samples",
-    "expansions": "search.max_expansions",
-    "max_tactics": "search.max_tactics",
-    "timeout": "search.wall_seconds",
-    "score": "search.score",
-    "prompt": "search.prompt",
-    "temperature": "generation.temperature",
-    "max_tokens": "generation.max_tokens",
-    "store": "store.home",
-}
-
 
 def count(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in [low, high], else a one-line usage error."""
@@ -64,40 +46,82 @@ def seconds(text: str) -> float:
     return value
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options every search-running command takes; each overrides the config file."""
+def config_default(key: str) -> Any:
+    """The default of a dotted config key, read from the config dataclasses (written once)."""
+    value: Any = Config()
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value) if value not in ("", None) else "none"
+
+
+def add_config_flag(
+    group: Any, flag: str, key: str, help: str, *, shown: str | None = None, **kwargs: Any
+) -> str:
+    """A flag that sets config `key`; its help ends with the key and the config's own default
+    (`shown` replaces a default that reads badly as a value). Returns the flag's dest."""
+    default = shown if shown is not None else _shown(config_default(key))
+    action = group.add_argument(flag, help=f"{help} ({key}, default {default})", **kwargs)
+    return action.dest
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Options every search-running command takes; each overrides the config file. Returns
+    flag dest → the dotted config key it sets."""
     g = parser.add_argument_group("run")
     add_config_options(g)
-    g.add_argument("--env", help="environment name (`prover list`), e.g. lean-repl, replay")
-    g.add_argument("--model", help="BACKEND:MODEL, e.g. vllm:EleutherAI/llemma_7b, hf:./my-model")
-    g.add_argument("--strategy", help="search strategy, e.g. best-first")
-    g.add_argument("--trace", metavar="FILE", help="trace for the replay environment")
-    g.add_argument("--record", metavar="FILE", help="append every interaction to a replay trace")
-    g.add_argument("--store", metavar="DIR", help="results directory (default $PROVER_HOME)")
+    keys: dict[str, str] = {}
+
+    def flag(group: Any, name: str, key: str, help: str, **kwargs: Any) -> None:
+        keys[add_config_flag(group, name, key, help, **kwargs)] = key
+
+    flag(g, "--env", "environment", "environment name (`prover list`)")
+    flag(g, "--model", "model", "BACKEND:MODEL, e.g. hf:./my-model, openai:NAME@URL")
+    flag(g, "--strategy", "strategy", "search strategy (`prover list`)")
+    flag(g, "--trace", "replay.trace", "trace for the replay environment", metavar="FILE")
+    flag(g, "--record", "record", "append every interaction to a replay trace", metavar="FILE")
+    flag(g, "--store", "store.home", "results directory", metavar="DIR", shown="$PROVER_HOME")
     b = parser.add_argument_group("budget")
-    b.add_argument(
-        "--samples", type=count(1, MAX_SAMPLES), help="candidates per expansion (default 32)"
-    )
-    b.add_argument(
+    flag(b, "--samples", "search.samples", "candidates per expansion", type=count(1, MAX_SAMPLES))
+    flag(
+        b,
         "--expansions",
+        "search.max_expansions",
+        "max expansions per theorem",
         type=count(1, MAX_EXPANSIONS),
-        help="max expansions per theorem (default 100)",
     )
-    b.add_argument(
+    flag(
+        b,
         "--max-tactics",
+        "search.max_tactics",
+        "max tactics run per theorem",
         type=count(1, MAX_TACTICS),
-        help="max tactics run per theorem (default 3200)",
     )
-    b.add_argument("--timeout", type=seconds, help="wall seconds per theorem (default 600)")
-    b.add_argument("--score", choices=("mean", "sum"), help="per-tactic score (default mean)")
-    b.add_argument("--prompt", help="prompt template name (default llemma)")
-    b.add_argument("--temperature", type=float, help="sampling temperature")
-    b.add_argument("--max-tokens", type=count(1, MAX_TOKENS), help="max tokens per candidate")
+    flag(b, "--timeout", "search.wall_seconds", "wall seconds per theorem", type=seconds)
+    flag(b, "--score", "search.score", "per-tactic score", choices=("mean", "sum"))
+    flag(b, "--prompt", "search.prompt", "prompt template name")
+    flag(b, "--temperature", "generation.temperature", "sampling temperature", type=float)
+    flag(
+        b,
+        "--max-tokens",
+        "generation.max_tokens",
+        "max tokens per candidate",
+        type=count(1, MAX_TOKENS),
+    )
+    parser.set_defaults(config_flags=keys)
+    return keys
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
     """The config file, then `--set`, then the run flags, then `extra` (later wins)."""
-    return load_from_args(args, _FLAG_KEYS, extra)
+    return load_from_args(args, getattr(args, "config_flags", {}), extra)
 
 
 def check_run_inputs(args: argparse.Namespace, config: Config) -> None:
