@@ -1,8 +1,9 @@
 """The configuration reference, generated from the config dataclasses themselves.
 
-Defaults and descriptions are written once, in prover/config.py (a field's default, and the
-comment on or above its line); `python -m prover.config_docs > docs/configuration.md` renders them,
-and a test keeps the committed page equal to this output.
+Defaults and descriptions are written once, in prover/config.py and in the settings sections
+this distribution registers (a field's default, and the comment on or above its line);
+`python -m prover.config_docs > docs/configuration.md` renders them, and a test keeps the
+committed page equal to this output.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tokenize
 import typing
 from typing import Any
 
+from prover import registry
 from prover.config import Config
 
 
@@ -122,7 +124,8 @@ def render() -> str:
     out = [
         "# Configuration reference",
         "",
-        "Generated from `prover/config.py` by `python -m prover.config_docs`; do not edit by hand.",
+        "Generated from `prover/config.py` and the `[sim]` section (`benchmarks/perf/settings.py`) "
+        "by `python -m prover.config_docs`; do not edit by hand.",
         "",
         "Every key can be set in a TOML file (`--config run.toml`) or with "
         "`--set section.key=value`; flags override both. An unknown key or a wrong type is an "
@@ -135,20 +138,24 @@ def render() -> str:
         *_rows(Config, ""),
     ]
     hints = typing.get_type_hints(Config)
-    for f in dataclasses.fields(Config):
-        section = hints[f.name]
+    sections = [(f.name, hints[f.name]) for f in dataclasses.fields(Config)]
+    # Sections this distribution registers as plug-ins (the simulator's `[sim]`), not others'.
+    sections += [
+        (e.name, e.load()) for e in registry.entries("settings") if e.distribution == "prover"
+    ]
+    for name, section in sections:
         if not dataclasses.is_dataclass(section):
             continue
         doc = inspect.getdoc(section) or ""
         out += [
             "",
-            f"## `[{f.name}]`",
+            f"## `[{name}]`",
             "",
             doc,
             "",
             "| key | type | default | meaning |",
             "|---|---|---|---|",
-            *_rows(section, f"{f.name}."),
+            *_rows(section, f"{name}."),
         ]
     return "\n".join(out) + "\n"
 

@@ -20,8 +20,9 @@ from benchmarks.perf.baselines import llemma_seconds
 from benchmarks.perf.repl_sim import Machine, SimProcesses
 from benchmarks.perf.scenario import Scenario, run_scenario
 from benchmarks.perf.scheduler import run_sequential
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.sim import SimGenerator
-from prover.config import Config, LeanConfig, SimConfig
+from prover.config import Config, LeanConfig
 from prover.processes import ProcessSpec
 from prover.run import Components, build_strategy
 from prover.types import Budget, Failed, FailureKind, NewState, VerdictStatus
@@ -31,7 +32,7 @@ SMALL = Budget(samples=8, max_expansions=4, max_tactics=3200, wall_seconds=1e9)
 
 def _config(**sim: object) -> Config:
     base = {"workers": 3, "seed": 1, "close_probability": 0.1, "provable_fraction": 0.5}
-    return Config(sim=SimConfig(**{**base, **sim}))  # type: ignore[arg-type]
+    return Config(plugins={"sim": SimConfig(**{**base, **sim})})  # type: ignore[arg-type]
 
 
 async def _exchange(process: object, payload: dict[str, object]) -> dict[str, object]:
@@ -48,7 +49,7 @@ async def _exchange(process: object, payload: dict[str, object]) -> dict[str, ob
 
 def test_the_stand_in_speaks_the_repl_protocol_and_costs_simulated_time() -> None:
     async def main() -> None:
-        machine = Machine(_config(header_seconds=7.0, command_seconds=0.5).sim)
+        machine = Machine(_config(header_seconds=7.0, command_seconds=0.5).section("sim"))
         tracker = SimProcesses(machine)
         process = await tracker.start(ProcessSpec(argv=("sim",)))
         loop = asyncio.get_running_loop()
@@ -89,7 +90,7 @@ def test_runs_on_the_product_backend_and_the_judge_checks_every_proof() -> None:
 def test_a_wrong_proof_is_rejected_by_the_checker_processes() -> None:
     async def main() -> None:
         config = _config()
-        env = lean_environment(config, Machine(config.sim))
+        env = lean_environment(config, Machine(config.section("sim")))
         theorem = sim_theorems(1)[0]
         try:
             verdict = await env.judge(theorem, "tactic_1\ntactic_2\ntactic_3")
@@ -108,7 +109,7 @@ def test_a_process_over_its_memory_cap_dies_and_its_states_are_replayed() -> Non
     )
 
     async def main() -> None:
-        machine = Machine(config.sim)
+        machine = Machine(config.section("sim"))
         env = lean_environment(config, machine)
         try:
             session = await env.open(sim_theorems(1)[0])
@@ -135,12 +136,12 @@ def test_the_llemma_baseline_is_a_lower_bound_of_the_real_sequential_loop() -> N
     theorems = sim_theorems(3)
 
     async def main() -> tuple[float, float]:
-        machine = Machine(config.sim)
+        machine = Machine(config.section("sim"))
         from benchmarks.perf.backend import TracedEnvironment, TracedGenerator, Traces
 
         traces = Traces(config, machine.world)
         env = TracedEnvironment(lean_environment(config, machine), traces)
-        gen = TracedGenerator(SimGenerator(config.sim), traces)
+        gen = TracedGenerator(SimGenerator(config.section("sim")), traces)
         parts = Components(env, gen, build_strategy(config))
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -150,12 +151,16 @@ def test_the_llemma_baseline_is_a_lower_bound_of_the_real_sequential_loop() -> N
             await env.close()
             await gen.close()
         wall = loop.time() - start
-        replayed = llemma_seconds([traces.by_theorem[t.name] for t in theorems], config.sim)
+        replayed = llemma_seconds(
+            [traces.by_theorem[t.name] for t in theorems], config.section("sim")
+        )
         return wall, replayed
 
     wall, replayed = clock.run(main(), virtual=True)
     assert replayed <= wall * (1 + 1e-9)
-    assert wall <= replayed + 3 * config.sim.header_seconds + 1e-6  # at most a re-import each
+    assert (
+        wall <= replayed + 3 * config.section("sim").header_seconds + 1e-6
+    )  # at most a re-import each
 
 
 def test_harness_lean_config_scales_timeouts_with_the_clock() -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from benchmarks.perf import clock
 from benchmarks.perf.backend import run_backend, sim_theorems
+from benchmarks.perf.settings import SimConfig
 from prover.budget import BudgetSpent, Meter
-from prover.config import Config, SimConfig
+from prover.config import Config
 
 
 class _QueuedSession:
@@ -67,7 +68,7 @@ def test_the_budget_ends_calls_and_refuses_new_ones() -> None:
 
 
 def _budgeted(concurrency: int, seconds: float) -> list[tuple[str, int, float, float]]:
-    config = Config(sim=SimConfig(workers=3, seed=2))
+    config = Config(plugins={"sim": SimConfig(workers=3, seed=2)})
     budget = dataclasses.replace(config.search.budget(), samples=8, wall_seconds=seconds)
     run = clock.run(run_backend(config, sim_theorems(9), budget, concurrency), virtual=True)
     return [

@@ -25,8 +25,9 @@ from benchmarks.perf.scheduler import (
     run_sequential,
     sim_theorems,
 )
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
-from prover.config import Config, SimConfig, load_config
+from prover.config import Config, load_config
 from prover.protocols import Generator, ProofSession
 from prover.run import Components, attempt_many
 from prover.types import Budget, SearchResult, Status, Theorem
@@ -36,7 +37,7 @@ BUDGET = Budget(samples=32, max_expansions=6, max_tactics=3200, wall_seconds=UNB
 
 def _config(**sim: object) -> Config:
     base = {"workers": 3, "seed": 1, "close_probability": 0.1, "provable_fraction": 0.5}
-    return Config(sim=SimConfig(**{**base, **sim}))  # type: ignore[arg-type]
+    return Config(plugins={"sim": SimConfig(**{**base, **sim})})  # type: ignore[arg-type]
 
 
 def _check_fractions(m: Measurement) -> None:
@@ -79,7 +80,7 @@ def test_fractions_and_bounds(virtual_run: Comparison) -> None:
 
 
 def test_sequential_time_is_the_sum_of_all_latencies(virtual_run: Comparison) -> None:
-    seq, sim = virtual_run.sequential, virtual_run.config.sim
+    seq, sim = virtual_run.sequential, virtual_run.config.section("sim")
     assert seq is not None
     work = seq.work
     unbatched_gpu = work.requests * sim.generation_fixed + work.sequences * (
@@ -133,7 +134,7 @@ def test_sequential_baseline_runs_one_call_at_a_time_whatever_the_strategy() -> 
     config = _config(workers=4)
 
     async def max_in_use(sequential: bool) -> int:
-        env, gen = SimEnvironment(config.sim), SimGenerator(config.sim)
+        env, gen = SimEnvironment(config.section("sim")), SimGenerator(config.section("sim"))
         parts = Components(env, gen, _AllAtOnce())
         try:
             if sequential:

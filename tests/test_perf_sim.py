@@ -10,10 +10,11 @@ import pytest
 
 from benchmarks.perf import clock
 from benchmarks.perf.scheduler import harness_config, sim_theorems
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.sim import SimEnvironment, SimGenerator, create_environment, create_generator
 from benchmarks.perf.world import World
 from prover import registry
-from prover.config import Config, SimConfig, load_config
+from prover.config import Config, load_config
 from prover.errors import ConfigError, InputError
 from prover.generators.cache import CachedGenerator
 from prover.protocols import Environment, Generator, ProofSession

@@ -63,10 +63,10 @@ def sim_theorems(count: int) -> list[Theorem]:
 
 def sim_lean_config(config: Config) -> LeanConfig:
     """`[lean]` for the harness: W search processes, timeouts in (scaled) simulated seconds."""
-    lean, scale = config.lean, config.sim.time_scale
+    lean, scale = config.lean, config.section("sim").time_scale
     return dataclasses.replace(
         lean,
-        pool_size=config.sim.workers,
+        pool_size=config.section("sim").workers,
         # The kernel judge runs Lean's own tools (lake, lean4export, lean4checker), which the
         # simulated processes do not stand in for; the harness judges with the REPL check.
         judge="repl",
@@ -123,8 +123,8 @@ class Traces:
     """The traces of every theorem, costed by the same pure functions the stand-in uses."""
 
     def __init__(self, config: Config, world: World | None = None) -> None:
-        self.world = world or World(config.sim)
-        self.sim = config.sim
+        self.world = world or World(config.section("sim"))
+        self.sim = config.section("sim")
         self.by_theorem: dict[str, Trace] = defaultdict(Trace)
         self.tactics = 0
         self.checks = 0
@@ -260,10 +260,10 @@ async def run_backend(
     config: Config, theorems: Sequence[Theorem], budget: Budget, concurrency: int = 0
 ) -> BackendRun:
     """`attempt_many` over `theorems` on the simulated backend; concurrency 0 = its default."""
-    machine = Machine(config.sim)
+    machine = Machine(config.section("sim"))
     traces = Traces(config, machine.world)
     env = TracedEnvironment(lean_environment(config, machine), traces)
-    gpu = SimGenerator(config.sim)
+    gpu = SimGenerator(config.section("sim"))
     generator = cached(TracedGenerator(gpu, traces), config.generation.cache_size)
     parts = Components(env, generator, build_strategy(config))
     chosen = concurrency_for(env.inner, concurrency or config.bench.concurrency)
@@ -271,7 +271,7 @@ async def run_backend(
     start, real_start = loop.time(), time.perf_counter()
     try:
         results = await attempt_many(theorems, parts, budget, chosen)
-        wall = (loop.time() - start) * config.sim.time_scale
+        wall = (loop.time() - start) * config.section("sim").time_scale
     finally:
         await env.close()
         await generator.close()

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from benchmarks.perf import clock
 from benchmarks.perf.backend import Trace
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.sim import SimGenerator
-from prover.config import SimConfig
 
 
 def llemma_seconds(traces: Sequence[Trace], sim: SimConfig) -> float:

@@ -63,13 +63,13 @@ class Overhead:
 def zero_latency(config: Config) -> Config:
     """`config` with every simulated latency zero (and the sim plug-ins selected)."""
     sim = dataclasses.replace(
-        config.sim,
+        config.section("sim"),
         tactic_median=0.0,
         generation_fixed=0.0,
         generation_per_sequence=0.0,
         batch_window=0.0,
     )
-    return harness_config(dataclasses.replace(config, sim=sim))
+    return harness_config(config.with_section("sim", sim))
 
 
 def pin_to_one_core() -> int | None:
@@ -83,7 +83,7 @@ def pin_to_one_core() -> int | None:
 
 async def _stand_in_cost(config: Config, samples: int = 20_000) -> float:
     """Seconds per `run_tactic` of the zero-latency sim session alone (no search)."""
-    env = SimEnvironment(config.sim)
+    env = SimEnvironment(config.section("sim"))
     session = await env.open(sim_theorems(1)[0])
     state: ProofState = session.initial_state
     start = time.perf_counter()

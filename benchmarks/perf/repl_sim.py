@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.world import World
-from prover.config import SimConfig
 from prover.processes import ManagedProcess, ProcessSpec, ProcessTracker, TailBuffer
 from prover.types import Failed, FailureKind, Finished
 

@@ -84,7 +84,7 @@ class Scenario:
 
 
 def summarise(config: Config, run: BackendRun, names: list[str]) -> Scenario:
-    sim = config.sim
+    sim = config.section("sim")
     traces = [run.traces[name] for name in names if name in run.traces]
     work = sum(t.lean_seconds for t in traces)
     sequences = sum(t.sequences for t in traces)

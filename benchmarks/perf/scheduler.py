@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.perf import clock
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
-from prover.config import Config, SimConfig
+from prover.config import Config
 from prover.config_args import add_config_options, load_from_args
 from prover.errors import InputError
 from prover.generators.cache import CachedGenerator
@@ -230,10 +231,10 @@ async def measure(
             results = await run_sequential(theorems, parts, budget)
         else:
             results = await attempt_many(theorems, parts, budget, concurrency)
-        scale = config.sim.time_scale
+        scale = config.section("sim").time_scale
         wall = (loop.time() - start) * scale
         real = time.perf_counter() - real_start
-    sim = config.sim
+    sim = config.section("sim")
     per_call = sim.generation_fixed + sim.generation_per_sequence * budget.samples
     longest = max(
         (env.usage.by_theorem.get(r.theorem, 0.0) + r.stats.model_calls * per_call) for r in results
@@ -270,11 +271,11 @@ class Comparison:
     @property
     def bound(self) -> Bound:
         """The bound of the first runner's work (every run's, when `same_work`)."""
-        return ideal_bound(self.runners[0].work, self.config.sim)
+        return ideal_bound(self.runners[0].work, self.config.section("sim"))
 
     def over_bound(self, m: Measurement) -> float:
         """Wall time over the ideal bound of the work this run did."""
-        return m.wall_seconds / ideal_bound(m.work, self.config.sim).seconds
+        return m.wall_seconds / ideal_bound(m.work, self.config.section("sim")).seconds
 
     def speedup(self, m: Measurement) -> float | None:
         """(a)/(b): the sequential loop's wall time over this run's."""
@@ -307,7 +308,7 @@ class Comparison:
         work, bound = self.runners[0].work, self.bound
         return {
             "clock": self.clock,
-            "sim": dataclasses.asdict(self.config.sim),
+            "sim": dataclasses.asdict(self.config.section("sim")),
             "budget": dataclasses.asdict(self.budget),
             "work": {
                 "theorems": work.theorems,
@@ -342,7 +343,7 @@ async def compare(
     """Measure the runner at each concurrency, then (unless skipped) the sequential loop."""
     if not concurrencies:
         raise InputError("give at least one runner concurrency, e.g. --concurrency 64")
-    sim = config.sim
+    sim = config.section("sim")
     if sim.tactic_median == 0 and sim.generation_fixed == 0 and sim.generation_per_sequence == 0:
         raise InputError(
             "every simulated latency is zero, so there is no schedule to compare; "
@@ -363,7 +364,7 @@ def run_comparison(
     virtual: bool = True,
 ) -> Comparison:
     """`compare` on a fresh event loop with a virtual or a real (time-scaled) clock."""
-    name = "virtual" if virtual else f"real ×{config.sim.time_scale:g}"
+    name = "virtual" if virtual else f"real ×{config.section('sim').time_scale:g}"
     return clock.run(
         compare(config, theorems, budget, concurrencies, sequential=sequential, clock_name=name),
         virtual=virtual,
@@ -372,7 +373,7 @@ def run_comparison(
 
 def format_comparison(result: Comparison) -> str:
     """The human-readable table the CLI prints."""
-    sim, budget, bound = result.config.sim, result.budget, result.bound
+    sim, budget, bound = result.config.section("sim"), result.budget, result.bound
     work = result.runners[0].work
     lines = [
         f"sim: K={work.theorems} theorems, W={sim.workers} workers"
@@ -526,7 +527,7 @@ def harness_budget(config: Config, timeout: float | None, *, virtual: bool) -> B
     elif timeout <= 0:
         raise InputError("--timeout must be a positive number of simulated seconds")
     else:
-        wall = timeout / config.sim.time_scale
+        wall = timeout / config.section("sim").time_scale
     return dataclasses.replace(config.search.budget(), wall_seconds=wall)
 
 

@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.world import World
-from prover.config import Config, SimConfig
+from prover.config import Config
 from prover.errors import InputError
 from prover.protocols import GenerationParams
 from prover.types import (
@@ -265,7 +266,7 @@ class SimGenerator:
 
 def create_environment(config: Config) -> SimEnvironment:
     """Entry point: `--env sim`, configured by `[sim]`."""
-    return SimEnvironment(config.sim)
+    return SimEnvironment(config.section("sim"))
 
 
 def create_generator(spec: str, config: Config) -> SimGenerator:
@@ -275,4 +276,4 @@ def create_generator(spec: str, config: Config) -> SimGenerator:
             f"the sim generator takes no model name (got 'sim:{spec}'); use --model sim: "
             "and set its latencies under [sim]"
         )
-    return SimGenerator(config.sim)
+    return SimGenerator(config.section("sim"))

@@ -170,8 +170,8 @@ def measure_checking(proofs: int = 40) -> Checking | None:
 
 
 async def _schedule(config: Config, theorems: list[Theorem], concurrency: int, settings: Any):
-    env = SimEnvironment(config.sim)
-    generator = SimGenerator(config.sim)
+    env = SimEnvironment(config.section("sim"))
+    generator = SimGenerator(config.section("sim"))
     strategy = WholeProof(settings, FORMATS["deepseek-v1.5"])
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -182,7 +182,7 @@ async def _schedule(config: Config, theorems: list[Theorem], concurrency: int, s
         )
     finally:
         await generator.close()
-    seconds = (loop.time() - start) * config.sim.time_scale
+    seconds = (loop.time() - start) * config.section("sim").time_scale
     work = sorted((r.theorem, r.stats.candidates, r.stats.tactics_run) for r in results)
     return seconds, generator.usage, work
 

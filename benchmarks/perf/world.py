@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from prover.config import SimConfig
+from benchmarks.perf.settings import SimConfig
 from prover.types import Candidate, Failed, FailureKind, Finished, NewState, ProofState
 
 # z-score of the 95th percentile of a standard normal distribution.
