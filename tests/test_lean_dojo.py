@@ -34,11 +34,11 @@ from lean_dojo import (
     TacticState,
 )
 
-from environments.lean import dojo_recheck
-from environments.lean.dojo import LeanDojoEnvironment, create
-from environments.lean.dojo_factory import repo_error, untraced_message
-from environments.lean.dojo_settings import lean_dojo_environ, load_lean_dojo
-from environments.lean.dojo_target import DojoTarget, dojo_theorem, target_of
+from environments.lean.dojo import recheck as dojo_recheck
+from environments.lean.dojo.environment import LeanDojoEnvironment, create
+from environments.lean.dojo.factory import repo_error, untraced_message
+from environments.lean.dojo.settings import lean_dojo_environ, load_lean_dojo
+from environments.lean.dojo.target import DojoTarget, dojo_theorem, target_of
 from environments.llemma import llemma_records
 from prover.config import Config, LeanConfig, LeanDojoConfig, load_config
 from prover.errors import BackendError, ConfigError, InputError
@@ -446,7 +446,7 @@ async def test_a_hung_repository_lookup_is_bounded(
     algebra_478: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """LeanDojo resolves repositories over the network without a timeout; we bound it."""
-    monkeypatch.setattr("environments.lean.dojo_session.START_GRACE_SECONDS", 0)
+    monkeypatch.setattr("environments.lean.dojo.session.START_GRACE_SECONDS", 0)
     world, release = World(algebra_478), threading.Event()
 
     def hanging_factory(target: DojoTarget) -> ScriptedDojo:
@@ -584,7 +584,7 @@ async def test_without_the_repl_a_proof_is_lean_dojos_own_check(
     algebra_478: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reason = "the lean-repl backend is not usable: `lake` is not on PATH"
-    monkeypatch.setattr("environments.lean.dojo.load_checker", lambda config: (None, reason))
+    monkeypatch.setattr("environments.lean.dojo.environment.load_checker", lambda config: (None, reason))
     world = World(algebra_478)
     env = make_env(world, recheck="auto")
     session = await env.open(THEOREM)
@@ -664,7 +664,7 @@ async def test_best_first_proves_through_lean_dojo(
             s1: [Candidate("give_up", -0.01, 1), Candidate("linarith", -0.3, 2)],
         }
     )
-    monkeypatch.setattr("environments.lean.dojo.load_checker", lambda config: (None, "no lake"))
+    monkeypatch.setattr("environments.lean.dojo.environment.load_checker", lambda config: (None, "no lake"))
     world = World(algebra_478)
     env = make_env(world, recheck="auto")
     session = await env.open(THEOREM)
@@ -752,7 +752,7 @@ import json, sys
 sys.path.insert(0, {str(REPO)!r})
 from prover.config import LeanDojoConfig
 from prover.errors import ConfigError
-from environments.lean.dojo_settings import load_lean_dojo
+from environments.lean.dojo.settings import load_lean_dojo
 settings = LeanDojoConfig(cache_dir={str(tmp_path / "c")!r}, num_procs=3, tactic_cpu_limit=2,
                           tactic_memory_limit="8g")
 ld = load_lean_dojo(settings)
@@ -778,7 +778,7 @@ print(json.dumps(out))
 
 
 def test_create_refuses_recheck_repl_without_the_repl(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("environments.lean.dojo.repl_unavailable", lambda lean: "no lake")
+    monkeypatch.setattr("environments.lean.dojo.environment.repl_unavailable", lambda lean: "no lake")
     with pytest.raises(InputError, match="recheck = 'repl' needs the lean-repl backend"):
         create(Config(lean_dojo=LeanDojoConfig(recheck="repl")))
     assert isinstance(create(Config()), LeanDojoEnvironment)
@@ -824,7 +824,7 @@ def test_untraced_message_names_cost_and_command(tmp_path: Path) -> None:
 
 def test_an_untraced_github_repository_is_refused_offline() -> None:
     """For a GitHub URL at a full commit the cache directory is known: no request is made."""
-    from environments.lean.dojo_factory import LeanDojoFactory, traced_dirname
+    from environments.lean.dojo.factory import LeanDojoFactory, traced_dirname
 
     commit = "0123456789abcdef0123456789abcdef01234567"
     assert traced_dirname("https://github.com/u/r", commit) == f"u-r-{commit}"
@@ -856,8 +856,8 @@ import json, sys
 sys.path.insert(0, {str(REPO)!r})
 from prover.config import LeanDojoConfig
 from prover.errors import InputError
-from environments.lean.dojo_factory import LeanDojoFactory
-from environments.lean.dojo_target import DojoTarget
+from environments.lean.dojo.factory import LeanDojoFactory
+from environments.lean.dojo.target import DojoTarget
 factory = LeanDojoFactory(LeanDojoConfig(cache_dir={str(cache)!r}, timeout=7))
 target = DojoTarget({str(repo)!r}, {commit!r}, "Example.lean", "t")
 out = {{}}
@@ -888,7 +888,7 @@ print(json.dumps(out))
 
 
 def test_doctor_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from environments.lean.dojo import doctor_checks
+    from environments.lean.dojo.environment import doctor_checks
     from prover import registry
 
     assert registry.entry("check", "lean-dojo").load() is doctor_checks

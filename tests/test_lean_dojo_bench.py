@@ -18,7 +18,7 @@ from benchmarks.leandojo import (
     minif2f_leandojo,
     with_by,
 )
-from environments.lean.dojo_target import DojoTarget, target_of
+from environments.lean.dojo.target import DojoTarget, target_of
 from prover import registry
 from prover.cli.prove import resolve_theorem
 from prover.config import BenchConfig, Config

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.leandojo import minif2f_leandojo
-from environments.lean.dojo import create
+from environments.lean.dojo.environment import create
 from prover.config import BenchConfig, Config, LeanDojoConfig
 from prover.types import Finished, NewState, VerdictStatus
 

@@ -23,8 +23,8 @@ import pexpect
 import pytest
 from lean_dojo import Dojo, DojoInitError, DojoTacticTimeoutError, TacticState
 
-from environments.lean.dojo import LeanDojoEnvironment
-from environments.lean.dojo_target import DojoTarget, dojo_theorem
+from environments.lean.dojo.environment import LeanDojoEnvironment
+from environments.lean.dojo.target import DojoTarget, dojo_theorem
 from environments.llemma import llemma_records
 from prover.config import Config, LeanDojoConfig
 from prover.errors import BackendError
@@ -388,7 +388,7 @@ async def test_best_first_search_through_lean_dojo(
     program: Path, script: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reason = "the lean-repl backend is not usable: no lake"  # decided here, not by the machine
-    monkeypatch.setattr("environments.lean.dojo.load_checker", lambda config: (None, reason))
+    monkeypatch.setattr("environments.lean.dojo.environment.load_checker", lambda config: (None, reason))
     initial = script["initial"]
     s1 = script["moves"][initial + SEP + RW]["state"]
     generator = ScriptedGenerator(

@@ -18,7 +18,7 @@ import pytest
 from standins.lean_judge_rig import NONE, Rig, make_rig
 
 from environments.lean.doctor import TRIVIAL_COMMAND
-from environments.lean.dojo_recheck import load_checker
+from environments.lean.dojo.recheck import load_checker
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.repl import create as create_lean_repl
 from environments.lean.toolchain import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from environments.lean.dojo_factory import trace_command, traced_dirname
-from environments.lean.dojo_settings import TOKEN_VARIABLE, cache_dir
+from environments.lean.dojo.factory import trace_command, traced_dirname
+from environments.lean.dojo.settings import TOKEN_VARIABLE, cache_dir
 from prover.config import LeanDojoConfig
 from prover.doctor import Check, package_version
 from prover.dojo_target import LLEMMA_COMMIT, LLEMMA_REPO

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from environments.lean.dojo_process import CWD_LOCK
-from environments.lean.dojo_settings import load_lean_dojo, token_present
-from environments.lean.dojo_target import DojoTarget
+from environments.lean.dojo.process import CWD_LOCK
+from environments.lean.dojo.settings import load_lean_dojo, token_present
+from environments.lean.dojo.target import DojoTarget
 from prover.config import LeanDojoConfig
 from prover.errors import BackendError, InputError, ProverError
 

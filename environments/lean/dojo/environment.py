@@ -4,7 +4,7 @@ LeanDojo's API blocks (pexpect), so every call runs in this environment's thread
 `lean_dojo.max_concurrency` Dojos (each one Lean process) are alive at once, and sessions beyond
 that wait in `open()`. Every Dojo entered is exited, and its process group stopped, by the
 session's `close()` or at the latest by the environment's. Settings: prover/config.py
-LeanDojoConfig; theorem locations: environments/lean/dojo_target.py.
+LeanDojoConfig; theorem locations: environments/lean/dojo/target.py.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from environments.lean.dojo_doctor import doctor_checks
-from environments.lean.dojo_factory import DojoFactory, LeanDojoFactory
-from environments.lean.dojo_process import release
-from environments.lean.dojo_recheck import load_checker, repl_unavailable
-from environments.lean.dojo_session import DojoCounters, LeanDojoSession
-from environments.lean.dojo_settings import load_lean_dojo
-from environments.lean.dojo_target import dojo_theorem, target_of
+from environments.lean.dojo.doctor import doctor_checks
+from environments.lean.dojo.factory import DojoFactory, LeanDojoFactory
+from environments.lean.dojo.process import release
+from environments.lean.dojo.recheck import load_checker, repl_unavailable
+from environments.lean.dojo.session import DojoCounters, LeanDojoSession
+from environments.lean.dojo.settings import load_lean_dojo
+from environments.lean.dojo.target import dojo_theorem, target_of
 from environments.lean.screen import ScreenPolicy
 from prover.config import Config
 from prover.errors import BackendError, InputError

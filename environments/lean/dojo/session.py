@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from environments.lean.dojo_factory import DojoFactory
-from environments.lean.dojo_process import CWD_LOCK, OOM_EXIT_CODE, exit_code, kill_group
-from environments.lean.dojo_process import process_group as _process_group
-from environments.lean.dojo_target import DojoTarget
+from environments.lean.dojo.factory import DojoFactory
+from environments.lean.dojo.process import CWD_LOCK, OOM_EXIT_CODE, exit_code, kill_group
+from environments.lean.dojo.process import process_group as _process_group
+from environments.lean.dojo.target import DojoTarget
 from environments.lean.screen import ScreenPolicy, screen
 from environments.lean.statement import assemble as assemble_proof
 from prover.config import LeanDojoConfig
