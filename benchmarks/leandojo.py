@@ -179,5 +179,8 @@ def minif2f_leandojo(config: Config) -> LeanDojoBenchmark:
     """
     path = locate_data(config.bench.data, [package_data()])
     return LeanDojoBenchmark(
-        path, name="minif2f-lean4-leandojo", header=config.lean.header, expected_sha256=DATA_SHA256
+        path,
+        name="minif2f-lean4-leandojo",
+        header=config.section("lean").header,
+        expected_sha256=DATA_SHA256,
     )

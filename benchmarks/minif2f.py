@@ -187,8 +187,8 @@ class MiniF2F:
 
 def lean_project(config: Config) -> Path:
     """The Lean project Lean environments run in (`lean.project`, default lake-project/)."""
-    if config.lean.project:
-        return Path(config.lean.project).expanduser()
+    if config.section("lean").project:
+        return Path(config.section("lean").project).expanduser()
     return project_root() / "lake-project"
 
 

@@ -54,11 +54,11 @@ def _toolchain(config: Config, benchmark: Benchmark) -> dict[str, Any]:
         if manifest.is_file():
             out["lake_manifest_sha256"] = _file_sha256(str(manifest))
     if config.environment == "isabelle":
-        out["isabelle_path"] = config.isabelle.isabelle_path
-        out["pisa_jar"] = config.isabelle.jar
+        out["isabelle_path"] = config.section("isabelle").isabelle_path
+        out["pisa_jar"] = config.section("isabelle").jar
     if config.environment == "replay":
-        out["trace"] = config.replay.trace
-        out["trace_sha256"] = _file_sha256(config.replay.trace)
+        out["trace"] = config.section("replay").trace
+        out["trace_sha256"] = _file_sha256(config.section("replay").trace)
     return out
 
 

@@ -127,6 +127,6 @@ class ReplayEnvironment:
 
 def create(config: Config) -> ReplayEnvironment:
     """Entry point: `--env replay --trace FILE` (or `[replay] trace = FILE`)."""
-    if not config.replay.trace:
+    if not config.section("replay").trace:
         raise InputError("the replay environment needs a trace: pass --trace FILE.jsonl")
-    return ReplayEnvironment.from_file(config.replay.trace)
+    return ReplayEnvironment.from_file(config.section("replay").trace)

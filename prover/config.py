@@ -1,9 +1,10 @@
 """The one typed configuration object: TOML file, then `--set key=value` and flags on top.
 
-Each backend owns one section: the built-in ones are the frozen dataclasses below, a plug-in's is
-the frozen dataclass it registers in the `prover.settings` entry-point group (section name →
-class). Both are read by the same code, so unknown keys and wrong types are errors that name the
-key, and a typo never silently falls back to a default.
+The core's sections (search, generation, the model backends, the strategies, bench, store) are
+the frozen dataclasses below; every proof assistant's section (`lean`, `isabelle`, ...) and any
+third-party plug-in's is the frozen dataclass its package registers in the `prover.settings`
+entry-point group (section name → class). Both are read by the same code, so unknown keys and
+wrong types are errors that name the key, and a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -25,11 +26,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-DEFAULT_LEAN_HEADER = (
-    "import Mathlib\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat Topology Rat\n"
-)
 
 
 def _default_home() -> str:
@@ -156,183 +152,6 @@ class OpenAIConfig:
             raise ValueError("openai.max_retries must be >= 0 and openai.max_concurrency >= 1")
         if self.max_response_bytes < 1024:
             raise ValueError("openai.max_response_bytes must be at least 1024")
-
-
-@dataclass(frozen=True)
-class LeanConfig:
-    """The Lean REPL backend and whole-proof checker."""
-
-    project: str = ""  # default: the repository's lake-project/
-    header: str = DEFAULT_LEAN_HEADER  # header for statements given on the command line
-    repl_command: tuple[str, ...] = ("lake", "exe", "repl")  # run in `project`
-    pool_size: int = 0  # REPL processes; 0 = number of cores - 1
-    # Processes of the whole-proof checker: separate from the search's, so a proof is checked in a
-    # process that never ran a model's tactic.
-    checker_pool_size: int = 1
-    memory_limit_gb: float = 12.0  # RLIMIT_AS per process; 0 = no cap
-    tactic_timeout: float = 60.0  # seconds per tactic (and per statement opened)
-    verify_timeout: float = 300.0  # seconds per command of the whole-proof check
-    header_timeout: float = 900.0  # seconds for the header (import Mathlib) of a new process
-    recycle_after: int = 500  # requests before a process is replaced (the REPL never frees)
-    reply_budget_mb: float = 512.0  # output held while waiting for one reply; more is a crash
-    allow_native_decide: bool = False  # accept Lean.ofReduceBool (native_decide) in proofs
-    set_option_allowlist: tuple[str, ...] = ("maxHeartbeats", "maxRecDepth")  # in proofs
-    # Who decides that a proof counts: "kernel" (compile in the sandbox, export with lean4export,
-    # replay with lean4checker, compare with the statement) or "repl" (the REPL whole-proof check
-    # alone, for machines without the export tools; results say verified_by "lean-repl").
-    judge: str = "kernel"
-    judge_timeout: float = 900.0  # seconds per step of the kernel judge (compile, export, replay)
-    judge_memory_limit_gb: float = 16.0  # RLIMIT_AS per step of the kernel judge; 0 = no cap
-
-    def __post_init__(self) -> None:
-        if not self.repl_command:
-            raise ValueError("lean.repl_command must not be empty")
-        if self.checker_pool_size < 1:
-            raise ValueError("lean.checker_pool_size must be at least 1")
-        if self.pool_size < 0 or self.recycle_after < 1:
-            raise ValueError("lean.pool_size must be >= 0 and lean.recycle_after >= 1")
-        if not 0.0 < self.reply_budget_mb < float("inf"):
-            raise ValueError("lean.reply_budget_mb must be a positive finite number of MiB")
-        if not 0.0 <= self.memory_limit_gb < float("inf"):
-            raise ValueError("lean.memory_limit_gb must be a finite number >= 0 (0 = no cap)")
-        if self.judge not in ("kernel", "repl"):
-            raise ValueError(f"lean.judge must be 'kernel' or 'repl', not {self.judge!r}")
-        if not 0.0 <= self.judge_memory_limit_gb < float("inf"):
-            raise ValueError("lean.judge_memory_limit_gb must be a finite number >= 0 (0 = no cap)")
-        for key in ("tactic_timeout", "verify_timeout", "header_timeout", "judge_timeout"):
-            if not 0.0 < getattr(self, key) < float("inf"):
-                raise ValueError(f"lean.{key} must be a positive finite number of seconds")
-
-
-@dataclass(frozen=True)
-class LeanDojoConfig:
-    """The LeanDojo backend (environment `lean-dojo`).
-
-    LeanDojo reads CACHE_DIR, NUM_PROCS, TACTIC_CPU_LIMIT, TACTIC_MEMORY_LIMIT and
-    GITHUB_ACCESS_TOKEN from the environment once, when it is first imported; the keys below that
-    are set (non-empty / non-zero) are exported before that import and win over the environment.
-    Unset keys leave LeanDojo's own default or the variable already in the environment.
-    """
-
-    timeout: int = 600  # seconds for Dojo start-up and for each tactic (Dojo(timeout=…))
-    max_concurrency: int = 1  # Dojos (Lean processes) alive at once = blocking calls in flight
-    cache_dir: str = ""  # CACHE_DIR: traced repositories (LeanDojo default ~/.cache/lean_dojo)
-    num_procs: int = 0  # NUM_PROCS: processes used when tracing (LeanDojo default min(cores, 32))
-    tactic_cpu_limit: int = 0  # TACTIC_CPU_LIMIT: Lean threads per Dojo (LeanDojo default 1)
-    tactic_memory_limit: str = ""  # TACTIC_MEMORY_LIMIT, e.g. "16g" (LeanDojo default "32g")
-    github_access_token_env: str = "GITHUB_ACCESS_TOKEN"  # NAME of the variable holding the token
-    allow_trace: bool = False  # trace an untraced repo on open (~1 h, >= 32 GB RAM for Mathlib)
-    recheck: str = "auto"  # whole-proof re-check: auto (lean-repl if built) | repl | off
-
-    def __post_init__(self) -> None:
-        if self.timeout < 1:
-            raise ValueError("lean_dojo.timeout must be at least 1 second")
-        if self.max_concurrency < 1:
-            raise ValueError("lean_dojo.max_concurrency must be at least 1")
-        if self.num_procs < 0 or self.tactic_cpu_limit < 0:
-            raise ValueError("lean_dojo.num_procs and tactic_cpu_limit must be >= 0 (0 = default)")
-        limit = self.tactic_memory_limit
-        if limit and not (limit.endswith("g") and limit[:-1].isdigit()):
-            raise ValueError(
-                f"lean_dojo.tactic_memory_limit must look like '16g' (LeanDojo's format), "
-                f"not {limit!r}"
-            )
-        if self.recheck not in ("auto", "repl", "off"):
-            raise ValueError("lean_dojo.recheck must be 'auto', 'repl' or 'off'")
-
-
-# The theory every Isabelle theorem is opened in: the imports of the Draft, Sketch, Prove checker
-# as Llemma ran it. The
-# original also imports "Symmetric_Polynomials.Vieta", which needs the AFP; add it if you have it.
-DEFAULT_ISABELLE_IMPORTS: tuple[str, ...] = (
-    "HOL.HOL",
-    "Complex_Main",
-    "HOL-Library.Code_Target_Numeral",
-    "HOL-Library.Sum_of_Squares",
-    "HOL-Computational_Algebra.Computational_Algebra",
-    "HOL-Number_Theory.Number_Theory",
-)
-
-# DSP's heuristics, tried in this order on a `sledgehammer` gap before Sledgehammer itself.
-DSP_HEURISTICS: tuple[str, ...] = (
-    "by auto",
-    "by simp",
-    "by blast",
-    "by fastforce",
-    "by force",
-    "by eval",
-    "by presburger",
-    "by sos",
-    "by arith",
-    "by linarith",
-    "by (auto simp: field_simps)",
-)
-
-
-@dataclass(frozen=True)
-class IsabelleConfig:
-    """The Isabelle backend through PISA (Portal to ISAbelle, gRPC); PISA_JAR and ISABELLE_PATH
-    set path defaults."""
-
-    start: bool = True  # start a PISA JVM per port; false = attach to servers already running
-    java: str = "java"
-    java_options: tuple[str, ...] = ()  # e.g. ["-Xmx16g"], placed before -cp
-    memory_limit_gb: float = 0.0  # RLIMIT_AS of the JVM and the Isabelle it starts; 0 = none
-    jar: str = field(default_factory=lambda: os.environ.get("PISA_JAR", ""))
-    isabelle_path: str = field(default_factory=lambda: os.environ.get("ISABELLE_PATH", ""))
-    working_directory: str = ""  # default: <isabelle_path>/src/HOL/Examples (Llemma's setup)
-    theory_file: str = ""  # default: Prover_Interactive.thy, written into working_directory
-    imports: tuple[str, ...] = DEFAULT_ISABELLE_IMPORTS  # of the generated theory file
-    ports: tuple[int, ...] = (8000,)  # one server (JVM + Isabelle) per port, one theorem each
-    host: str = "localhost"
-    step_timeout: float = 60.0  # gRPC deadline of one Isar step (PISA's own limit is 10-30 s)
-    hammer_timeout: float = 120.0  # one Sledgehammer call (PISA caps it at 35-40 s)
-    query_timeout: float = 30.0  # parse, proof level, delete, …
-    startup_timeout: float = 600.0  # JVM up and Isabelle loaded with the theory's imports
-    hammer_command: str = "normalhammer"  # PISA's Sledgehammer action (older builds: sledgehammer)
-    heuristics: tuple[str, ...] = DSP_HEURISTICS
-    # `eval` / `normalization` prove by running generated code through an oracle, like Lean's
-    # native_decide; DSP counted them. Off by default (then `by eval` is skipped as a heuristic).
-    allow_eval: bool = False
-    # Who decides that a proof counts: "build" checks a theory in batch mode with the local
-    # Isabelle (`isabelle process`, no PISA), "pisa" re-runs the proof on a fresh PISA state.
-    judge: str = "build"
-    # The heap the judge starts from (`isabelle process -l`): HOL-Number_Theory holds every
-    # default import (HOL-Library, HOL-Computational_Algebra), so no import is re-read per proof.
-    judge_logic: str = "HOL-Number_Theory"
-    judge_timeout: float = 900.0  # one judge run: Isabelle start, imports, the proof
-    judge_memory_gb: float = 16.0  # address-space cap of the judge's Isabelle; 0 = none
-    restart_attempts: int = 5  # restarts of a dead server (with doubling pauses) before it is lost
-
-    def __post_init__(self) -> None:
-        if not self.ports or len(set(self.ports)) != len(self.ports):
-            raise ValueError("isabelle.ports must list at least one port, each once")
-        if any(not 0 < p < 65536 for p in self.ports):
-            raise ValueError("isabelle.ports must be TCP ports (1-65535)")
-        for name in ("step_timeout", "hammer_timeout", "query_timeout", "startup_timeout"):
-            if not 0 < getattr(self, name) < float("inf"):
-                raise ValueError(f"isabelle.{name} must be a positive finite number of seconds")
-        if not 0 <= self.memory_limit_gb < float("inf"):
-            raise ValueError("isabelle.memory_limit_gb must be 0 (no limit) or a positive number")
-        if not self.hammer_command.strip():
-            raise ValueError("isabelle.hammer_command must not be empty")
-        if self.judge not in ("build", "pisa"):
-            raise ValueError(f"isabelle.judge must be 'build' or 'pisa', not {self.judge!r}")
-        if not 0 < self.judge_timeout < float("inf"):
-            raise ValueError("isabelle.judge_timeout must be a positive finite number of seconds")
-        if not 0 <= self.judge_memory_gb < float("inf"):
-            raise ValueError("isabelle.judge_memory_gb must be 0 (no limit) or a positive number")
-        if not self.judge_logic.strip():
-            raise ValueError("isabelle.judge_logic must name a session, e.g. 'HOL'")
-        if self.restart_attempts < 1:
-            raise ValueError("isabelle.restart_attempts must be at least 1")
-
-
-@dataclass(frozen=True)
-class ReplayConfig:
-    """The replay environment: answers tactics from a recorded trace."""
-
-    trace: str = ""
 
 
 @dataclass(frozen=True)
@@ -487,10 +306,6 @@ class Config:
     vllm: VllmConfig = field(default_factory=VllmConfig)
     hf: HfConfig = field(default_factory=HfConfig)
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
-    lean: LeanConfig = field(default_factory=LeanConfig)
-    lean_dojo: LeanDojoConfig = field(default_factory=LeanDojoConfig)
-    isabelle: IsabelleConfig = field(default_factory=IsabelleConfig)
-    replay: ReplayConfig = field(default_factory=ReplayConfig)
     sketch: SketchConfig = field(default_factory=SketchConfig)
     whole_proof: WholeProofConfig = field(default_factory=WholeProofConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)

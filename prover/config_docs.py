@@ -84,7 +84,7 @@ def _default(field: dataclasses.Field[Any]) -> str:
     else:  # pragma: no cover - every config field has a default
         return ""
     if isinstance(value, str) and "\n" in value:
-        return "(multi-line text; see prover/config.py)"
+        return "(multi-line text; see the section's source)"
     if isinstance(value, tuple):
         value = list(value)
     if isinstance(value, bool):
@@ -124,8 +124,9 @@ def render() -> str:
     out = [
         "# Configuration reference",
         "",
-        "Generated from `prover/config.py` and the `[sim]` section (`benchmarks/perf/settings.py`) "
-        "by `python -m prover.config_docs`; do not edit by hand.",
+        "Generated from `prover/config.py` and the settings sections the built-in plug-ins "
+        "register (`environments/*/settings.py`, `benchmarks/perf/settings.py`) by "
+        "`python -m prover.config_docs`; do not edit by hand.",
         "",
         "Every key can be set in a TOML file (`--config run.toml`) or with "
         "`--set section.key=value`; flags override both. An unknown key or a wrong type is an "

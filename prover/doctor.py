@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from prover.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Check:
@@ -78,7 +80,12 @@ def run_checks(function: Callable[..., Iterable[Check]], name: str, config: Any)
     """The checks of one `prover.checks` entry. An entry named like a section of the config
     (`isabelle`, `lean`, …) whose function takes an argument gets that section of `config`, so
     doctor checks what a run with the same `--config`/`--set` would use."""
-    section = getattr(config, name.replace("-", "_"), None) if config is not None else None
+    section = None
+    if config is not None:
+        try:
+            section = config.section(name.replace("-", "_"))
+        except ConfigError:  # a check with no section of its own (`core`, `models`)
+            section = None
     if section is not None and inspect.signature(function).parameters:
         return list(function(section))
     return list(function())

@@ -111,3 +111,21 @@ def test_broken_settings_plugin_is_named(tmp_path, monkeypatch, entry_points, me
 
 def test_config_has_no_free_form_options():
     assert "options" not in Config.__dataclass_fields__
+
+
+def test_proof_assistants_own_their_sections_as_plug_ins() -> None:
+    """`[lean]`, `[isabelle]`, `[lean_dojo]`, `[replay]` and `[sim]` are registered settings
+    plug-ins of this distribution, not fields of the core's Config, and are set like any other."""
+    import dataclasses
+
+    from prover import registry
+    from prover.config import Config, load_config
+
+    core = {f.name for f in dataclasses.fields(Config)}
+    for name in ("lean", "isabelle", "lean_dojo", "replay", "sim"):
+        assert name not in core
+        assert registry.entry("settings", name).distribution == "prover"
+    config = load_config(None, {"lean.pool_size": 3, "isabelle.ports": [8001, 8002]})
+    assert config.section("lean").pool_size == 3
+    assert config.section("isabelle").ports == (8001, 8002)
+    assert config.to_dict()["lean"]["pool_size"] == 3

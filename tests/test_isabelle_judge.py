@@ -280,7 +280,7 @@ def test_judge_config_keys():
     from prover.config import load_config
     from prover.errors import ConfigError
 
-    cfg = load_config(None, {}).isabelle
+    cfg = load_config(None, {}).section("isabelle")
     assert (cfg.judge, cfg.judge_logic, cfg.restart_attempts) == ("build", "HOL-Number_Theory", 5)
     with pytest.raises(ConfigError, match=r"isabelle\.judge must be 'build' or 'pisa'"):
         load_config(None, {"isabelle.judge": "kernel"})

@@ -210,7 +210,7 @@ def _prove(tmp_path: Path, port: int, tactic: str, judge: str) -> dict:
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"default": [{"text": tactic}]}), encoding="utf-8")
     config = isabelle_config(tmp_path, [port], start=False)
-    home = Path(config.isabelle.isabelle_path)
+    home = Path(config.section("isabelle").isabelle_path)
     isabelle_standin(home)
     out = tmp_path / "out.json"
     args = [

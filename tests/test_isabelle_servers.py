@@ -231,9 +231,9 @@ def test_an_unreachable_server_makes_prove_exit_2_with_one_line(tmp_path, capsys
             "--set",
             "isabelle.start=false",
             "--set",
-            f"isabelle.ports=[{config.isabelle.ports[0]}]",
+            f"isabelle.ports=[{config.section('isabelle').ports[0]}]",
             "--set",
-            f"isabelle.isabelle_path={config.isabelle.isabelle_path}",
+            f"isabelle.isabelle_path={config.section('isabelle').isabelle_path}",
             "--set",
             "isabelle.startup_timeout=0.3",
         ]

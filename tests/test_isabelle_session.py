@@ -12,7 +12,7 @@ from standins.pisa_setup import STATEMENT, isabelle_config
 
 from environments.isabelle.environment import IsabelleEnvironment, create
 from environments.isabelle.session import IsarHandle
-from prover.config import DSP_HEURISTICS
+from environments.isabelle.settings import DSP_HEURISTICS
 from prover.errors import InputError
 from prover.protocols import ProofSession, SketchSession
 from prover.types import (

@@ -12,6 +12,7 @@ from standins.pisa_setup import fake_isabelle
 
 from environments.isabelle import isar
 from environments.isabelle.doctor import checks
+from environments.isabelle.settings import DEFAULT_ISABELLE_IMPORTS, IsabelleConfig
 from environments.isabelle.theory import (
     THEORY_NAME,
     header,
@@ -20,7 +21,7 @@ from environments.isabelle.theory import (
     theory_text,
     write_theory,
 )
-from prover.config import DEFAULT_ISABELLE_IMPORTS, IsabelleConfig, load_config
+from prover.config import load_config
 from prover.errors import ConfigError, InputError
 from prover.types import FailureKind
 
@@ -160,9 +161,9 @@ def test_generated_theory_never_overwrites_a_users_file(tmp_path):
 def test_config_paths_default_from_the_environment(monkeypatch):
     monkeypatch.setenv("PISA_JAR", "/opt/pisa.jar")
     monkeypatch.setenv("ISABELLE_PATH", "/opt/Isabelle2022")
-    cfg = load_config(None, {}).isabelle
+    cfg = load_config(None, {}).section("isabelle")
     assert (cfg.jar, cfg.isabelle_path) == ("/opt/pisa.jar", "/opt/Isabelle2022")
-    assert load_config(None, {"isabelle.jar": "/x.jar"}).isabelle.jar == "/x.jar"
+    assert load_config(None, {"isabelle.jar": "/x.jar"}).section("isabelle").jar == "/x.jar"
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from environments.lean.checker import (
     judge,
 )
 from environments.lean.replies import parse_command_reply
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import assemble, declarations, parse_statement, proof_block
-from prover.config import LeanConfig
 from prover.errors import InputError
 from prover.types import Theorem, VerdictStatus
 

@@ -18,9 +18,9 @@ import pytest
 from standins.lean_judge_rig import make_rig
 
 from environments.lean.doctor import TRIVIAL_COMMAND, checks
+from environments.lean.settings import LeanConfig
 from environments.lean.toolchain import checker_binary, export_binary, mathlib_olean, repl_binary
 from prover.cli import main
-from prover.config import LeanConfig
 
 STANDIN = Path(__file__).parent / "standins" / "lean_repl.py"
 HONEST = """import Lean

@@ -35,12 +35,14 @@ from lean_dojo import (
 )
 
 from environments.lean.dojo import recheck as dojo_recheck
+from environments.lean.dojo.config import LeanDojoConfig
 from environments.lean.dojo.environment import LeanDojoEnvironment, create
 from environments.lean.dojo.factory import repo_error, untraced_message
 from environments.lean.dojo.settings import lean_dojo_environ, load_lean_dojo
 from environments.lean.dojo.target import DojoTarget, dojo_theorem, target_of
+from environments.lean.settings import LeanConfig
 from environments.llemma import llemma_records
-from prover.config import Config, LeanConfig, LeanDojoConfig, load_config
+from prover.config import Config, load_config
 from prover.errors import BackendError, ConfigError, InputError
 from prover.strategies.best_first import BestFirst
 from prover.testing import ScriptedGenerator
@@ -230,7 +232,7 @@ THEOREM = dojo_theorem(
 
 def make_env(world: World, *, checker: Any = None, **settings: Any) -> LeanDojoEnvironment:
     settings.setdefault("recheck", "off")
-    config = Config(lean_dojo=LeanDojoConfig(**settings))
+    config = Config(plugins={"lean_dojo": LeanDojoConfig(**settings)})
     return LeanDojoEnvironment(config, factory=world.factory, checker=checker)
 
 
@@ -453,7 +455,7 @@ async def test_a_hung_repository_lookup_is_bounded(
         release.wait(10)
         return world.factory(target)
 
-    config = Config(lean_dojo=LeanDojoConfig(timeout=1, recheck="off"))
+    config = Config(plugins={"lean_dojo": LeanDojoConfig(timeout=1, recheck="off")})
     env = LeanDojoEnvironment(config, factory=hanging_factory)
     with pytest.raises(BackendError, match="more than 1 s resolving the repository"):
         await env.open(THEOREM)
@@ -584,7 +586,9 @@ async def test_without_the_repl_a_proof_is_lean_dojos_own_check(
     algebra_478: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reason = "the lean-repl backend is not usable: `lake` is not on PATH"
-    monkeypatch.setattr("environments.lean.dojo.environment.load_checker", lambda config: (None, reason))
+    monkeypatch.setattr(
+        "environments.lean.dojo.environment.load_checker", lambda config: (None, reason)
+    )
     world = World(algebra_478)
     env = make_env(world, recheck="auto")
     session = await env.open(THEOREM)
@@ -639,7 +643,9 @@ def test_checker_availability(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert dojo_recheck.repl_unavailable(usable) is None
     # A usable backend whose checker module cannot be imported: unavailable, with the reason.
     monkeypatch.setitem(sys.modules, "environments.lean.checker", None)
-    checker, reason = dojo_recheck.load_checker(Config(lean=replace(usable, judge="repl")))
+    checker, reason = dojo_recheck.load_checker(
+        Config(plugins={"lean": replace(usable, judge="repl")})
+    )
     assert checker is None and "whole-proof checker is not installed" in reason
 
 
@@ -648,7 +654,7 @@ async def test_the_real_checker_is_built_from_the_lean_section(tmp_path: Path) -
     checker_module = pytest.importorskip("environments.lean.checker")
     usable = LeanConfig(repl_command=(sys.executable,), project=str(tmp_path))
     repl_judge = replace(usable, judge="repl")  # the kernel judge: test_lean_judge.py
-    checker, reason = dojo_recheck.load_checker(Config(lean=repl_judge))
+    checker, reason = dojo_recheck.load_checker(Config(plugins={"lean": repl_judge}))
     assert reason == "" and isinstance(checker, checker_module.WholeProofChecker)
     await checker.close()
 
@@ -664,7 +670,9 @@ async def test_best_first_proves_through_lean_dojo(
             s1: [Candidate("give_up", -0.01, 1), Candidate("linarith", -0.3, 2)],
         }
     )
-    monkeypatch.setattr("environments.lean.dojo.environment.load_checker", lambda config: (None, "no lake"))
+    monkeypatch.setattr(
+        "environments.lean.dojo.environment.load_checker", lambda config: (None, "no lake")
+    )
     world = World(algebra_478)
     env = make_env(world, recheck="auto")
     session = await env.open(THEOREM)
@@ -728,7 +736,8 @@ def test_settings_become_lean_dojos_variables(tmp_path: Path) -> None:
         "GITHUB_ACCESS_TOKEN": "t0k",
     }
     assert lean_dojo_environ(LeanDojoConfig(), {"GITHUB_ACCESS_TOKEN": "x"}) == {}
-    assert "t0k" not in json.dumps(Config(lean_dojo=settings).to_dict())  # never stored
+    stored = json.dumps(Config(plugins={"lean_dojo": settings}).to_dict())
+    assert "t0k" not in stored  # never stored
 
 
 @pytest.mark.parametrize(
@@ -750,7 +759,7 @@ def test_settings_reach_lean_dojo_before_it_is_imported(tmp_path: Path) -> None:
     script = f"""
 import json, sys
 sys.path.insert(0, {str(REPO)!r})
-from prover.config import LeanDojoConfig
+from environments.lean.dojo.config import LeanDojoConfig
 from prover.errors import ConfigError
 from environments.lean.dojo.settings import load_lean_dojo
 settings = LeanDojoConfig(cache_dir={str(tmp_path / "c")!r}, num_procs=3, tactic_cpu_limit=2,
@@ -778,9 +787,11 @@ print(json.dumps(out))
 
 
 def test_create_refuses_recheck_repl_without_the_repl(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("environments.lean.dojo.environment.repl_unavailable", lambda lean: "no lake")
+    monkeypatch.setattr(
+        "environments.lean.dojo.environment.repl_unavailable", lambda lean: "no lake"
+    )
     with pytest.raises(InputError, match="recheck = 'repl' needs the lean-repl backend"):
-        create(Config(lean_dojo=LeanDojoConfig(recheck="repl")))
+        create(Config(plugins={"lean_dojo": LeanDojoConfig(recheck="repl")}))
     assert isinstance(create(Config()), LeanDojoEnvironment)
 
 
@@ -854,7 +865,7 @@ def test_real_factory_on_a_local_repository(tmp_path: Path) -> None:
     script = f"""
 import json, sys
 sys.path.insert(0, {str(REPO)!r})
-from prover.config import LeanDojoConfig
+from environments.lean.dojo.config import LeanDojoConfig
 from prover.errors import InputError
 from environments.lean.dojo.factory import LeanDojoFactory
 from environments.lean.dojo.target import DojoTarget

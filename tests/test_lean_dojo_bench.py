@@ -44,7 +44,7 @@ def test_llemmas_theorems_with_their_locations(bench: LeanDojoBenchmark) -> None
     assert theorem.statement.startswith("theorem mathd_algebra_478 (b h v : ℝ)")
     assert theorem.statement.endswith("(h₂ : b = 30) (h₃ : h = 13 / 2) : v = 65 := by")
     assert (theorem.language, theorem.split) == (Language.LEAN4, "test")
-    assert theorem.header == Config().lean.header  # for the lean-repl re-check only
+    assert theorem.header == Config().section("lean").header  # for the lean-repl re-check only
     assert target_of(theorem) == DojoTarget(
         LLEMMA_REPO, LLEMMA_COMMIT, "MiniF2F/Test.lean", "mathd_algebra_478"
     )

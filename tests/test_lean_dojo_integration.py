@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.leandojo import minif2f_leandojo
+from environments.lean.dojo.config import LeanDojoConfig
 from environments.lean.dojo.environment import create
-from prover.config import BenchConfig, Config, LeanDojoConfig
+from prover.config import BenchConfig, Config
 from prover.types import Finished, NewState, VerdictStatus
 
 pytestmark = [pytest.mark.lean, pytest.mark.timeout(4 * 3600)]
@@ -25,8 +26,10 @@ RW = "rw [h₁, h₂, h₃]"
 
 async def test_a_real_dojo_proves_mathd_algebra_478(package_data: Path) -> None:
     config = Config(
+        plugins={
+            "lean_dojo": LeanDojoConfig(allow_trace=os.environ.get("LEAN_DOJO_ALLOW_TRACE") == "1")
+        },
         bench=BenchConfig(data=str(package_data / "llemma_formal2formal")),
-        lean_dojo=LeanDojoConfig(allow_trace=os.environ.get("LEAN_DOJO_ALLOW_TRACE") == "1"),
     )
     theorem = next(
         t for t in minif2f_leandojo(config).theorems("test") if t.name == "mathd_algebra_478"

@@ -23,10 +23,11 @@ import pexpect
 import pytest
 from lean_dojo import Dojo, DojoInitError, DojoTacticTimeoutError, TacticState
 
+from environments.lean.dojo.config import LeanDojoConfig
 from environments.lean.dojo.environment import LeanDojoEnvironment
 from environments.lean.dojo.target import DojoTarget, dojo_theorem
 from environments.llemma import llemma_records
-from prover.config import Config, LeanDojoConfig
+from prover.config import Config
 from prover.errors import BackendError
 from prover.strategies.best_first import BestFirst
 from prover.testing import ScriptedGenerator
@@ -217,7 +218,9 @@ def make(
     workdir.mkdir(exist_ok=True)
     stand_in = StandIn(program, script, workdir, timeout)
     settings.setdefault("recheck", "off")
-    env = LeanDojoEnvironment(Config(lean_dojo=LeanDojoConfig(**settings)), factory=stand_in)
+    env = LeanDojoEnvironment(
+        Config(plugins={"lean_dojo": LeanDojoConfig(**settings)}), factory=stand_in
+    )
     return env, stand_in
 
 
@@ -388,7 +391,9 @@ async def test_best_first_search_through_lean_dojo(
     program: Path, script: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reason = "the lean-repl backend is not usable: no lake"  # decided here, not by the machine
-    monkeypatch.setattr("environments.lean.dojo.environment.load_checker", lambda config: (None, reason))
+    monkeypatch.setattr(
+        "environments.lean.dojo.environment.load_checker", lambda config: (None, reason)
+    )
     initial = script["initial"]
     s1 = script["moves"][initial + SEP + RW]["state"]
     generator = ScriptedGenerator(

@@ -17,8 +17,9 @@ from environments.lean.checker import declared_type
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.repl import LeanReplEnvironment
 from environments.lean.replies import CommandReply, parse_command_reply
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import check_type_command, parse_statement
-from prover.config import Config, LeanConfig
+from prover.config import Config
 from prover.sandbox import policy_for
 from prover.types import Failed, FailureKind, Finished, NewState, Theorem, VerdictStatus
 

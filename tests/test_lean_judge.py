@@ -21,6 +21,7 @@ from environments.lean.doctor import TRIVIAL_COMMAND
 from environments.lean.dojo.recheck import load_checker
 from environments.lean.judge import KernelJudge, judge_tools
 from environments.lean.repl import create as create_lean_repl
+from environments.lean.settings import LeanConfig
 from environments.lean.toolchain import (
     checker_binary,
     export_binary,
@@ -28,7 +29,7 @@ from environments.lean.toolchain import (
     worker_settings,
 )
 from prover.cli import main
-from prover.config import Config, LeanConfig
+from prover.config import Config
 from prover.errors import ConfigError
 from prover.processes import identify, is_running
 from prover.sandbox import SandboxPolicy, bwrap_problem
@@ -211,7 +212,7 @@ async def test_in_the_sandbox_the_proof_writes_only_its_own_directory(rig: Rig) 
 
 
 async def test_lean_repl_and_lean_dojo_judge_through_the_kernel_judge(rig: Rig) -> None:
-    config = Config(lean=rig.config(), sandbox="none")
+    config = Config(plugins={"lean": rig.config()}, sandbox="none")
     environment = create_lean_repl(config)
     try:
         assert environment.judge_name == "lean-kernel"
@@ -219,11 +220,13 @@ async def test_lean_repl_and_lean_dojo_judge_through_the_kernel_judge(rig: Rig) 
     finally:
         await environment.close()
     assert verdict.status is VerdictStatus.ACCEPTED and verdict.checked_by == "lean-kernel"
-    repl_judged = create_lean_repl(Config(lean=rig.config(judge="repl"), sandbox="none"))
+    repl_judged = create_lean_repl(
+        Config(plugins={"lean": rig.config(judge="repl")}, sandbox="none")
+    )
     assert repl_judged.judge_name == "lean-repl"
     await repl_judged.close()
 
-    usable = Config(lean=rig.config(repl_command=(sys.executable,)), sandbox="none")
+    usable = Config(plugins={"lean": rig.config(repl_command=(sys.executable,))}, sandbox="none")
     judge, reason = load_checker(usable)  # LeanDojo's re-check
     assert isinstance(judge, KernelJudge) and reason == ""
     verdict = await judge.check(THEOREM, PROOF)
@@ -240,7 +243,7 @@ async def test_repl_processes_run_in_the_sandbox(tmp_path: Path) -> None:
     (library / "doctor.expected.out").write_text('{"env": 0}\n')
     argv = (sys.executable, str(REPL_STANDIN), "--library", str(library))
     lean = LeanConfig(project=str(library), repl_command=argv, pool_size=1, memory_limit_gb=0)
-    environment = create_lean_repl(Config(lean=lean, sandbox="bwrap"))
+    environment = create_lean_repl(Config(plugins={"lean": lean}, sandbox="bwrap"))
     try:
         settings = environment.pool.settings
         assert settings.sandbox is not None and settings.sandbox.kind == "bwrap"
@@ -261,7 +264,7 @@ def test_bwrap_asked_for_but_unusable_is_a_one_line_error(
 ) -> None:
     monkeypatch.setattr("prover.sandbox.bwrap_problem", lambda: "bwrap fails here (stand-in)")
     with pytest.raises(ConfigError, match='sandbox = "none"'):
-        create_lean_repl(Config(lean=rig.config(), sandbox="bwrap"))
+        create_lean_repl(Config(plugins={"lean": rig.config()}, sandbox="bwrap"))
     path = rig.root / "Kernel.lean"
     path.write_text("import Mathlib\n\ntheorem T : D ↔ D := by\n  exact Iff.rfl\n")
     project = json.dumps(str(rig.project))

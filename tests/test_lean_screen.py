@@ -26,6 +26,7 @@ from environments.lean.screen import (
     screen_statement,
     violations,
 )
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import (
     declarations,
     lean_lines,
@@ -34,7 +35,6 @@ from environments.lean.statement import (
     proof_block,
 )
 from prover.cli.check import theorems_in
-from prover.config import LeanConfig
 from prover.errors import InputError
 
 CORPUS = Path(__file__).parent / "fixtures" / "lean_screen_cases.jsonl"

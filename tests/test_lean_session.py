@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from environments.lean.repl import LeanReplEnvironment, create
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import assemble
 from environments.lean.toolchain import pool_size
-from prover.config import Config, LeanConfig
+from prover.config import Config
 from prover.errors import InputError, MissingDependencyError
 from prover.strategies.best_first import BestFirst
 from prover.testing import ScriptedGenerator
@@ -460,6 +461,13 @@ def test_configuration(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         LeanConfig(tactic_timeout=0)
     with pytest.raises(MissingDependencyError, match="prover setup lean"):
-        create(Config(lean=LeanConfig(project=str(tmp_path))))  # `lake exe repl`, nothing built
+        # `lake exe repl`, nothing built
+        create(Config(plugins={"lean": LeanConfig(project=str(tmp_path))}))
     with pytest.raises(MissingDependencyError, match=r"lean\.repl_command"):
-        create(Config(lean=LeanConfig(repl_command=("no-such-repl-here",), project=str(tmp_path))))
+        create(
+            Config(
+                plugins={
+                    "lean": LeanConfig(repl_command=("no-such-repl-here",), project=str(tmp_path))
+                }
+            )
+        )

@@ -4,7 +4,6 @@ product's pool, workers, sessions, checker and judge, on a virtual clock."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 
 import pytest
@@ -22,7 +21,8 @@ from benchmarks.perf.scenario import Scenario, run_scenario
 from benchmarks.perf.scheduler import run_sequential
 from benchmarks.perf.settings import SimConfig
 from benchmarks.perf.sim import SimGenerator
-from prover.config import Config, LeanConfig
+from environments.lean.settings import LeanConfig
+from prover.config import Config
 from prover.processes import ProcessSpec
 from prover.run import Components, build_strategy
 from prover.types import Budget, Failed, FailureKind, NewState, VerdictStatus
@@ -103,9 +103,8 @@ def test_a_wrong_proof_is_rejected_by_the_checker_processes() -> None:
 
 def test_a_process_over_its_memory_cap_dies_and_its_states_are_replayed() -> None:
     # 5 GB after the header + 1 GB per state: the third state kills a 7.5 GB process.
-    config = dataclasses.replace(
-        _config(base_memory_mb=5000.0, state_memory_mb=1024.0),
-        lean=LeanConfig(memory_limit_gb=7.5),
+    config = _config(base_memory_mb=5000.0, state_memory_mb=1024.0).with_section(
+        "lean", LeanConfig(memory_limit_gb=7.5)
     )
 
     async def main() -> None:
@@ -158,13 +157,12 @@ def test_the_llemma_baseline_is_a_lower_bound_of_the_real_sequential_loop() -> N
 
     wall, replayed = clock.run(main(), virtual=True)
     assert replayed <= wall * (1 + 1e-9)
-    assert (
-        wall <= replayed + 3 * config.section("sim").header_seconds + 1e-6
-    )  # at most a re-import each
+    # at most a re-import each
+    assert wall <= replayed + 3 * config.section("sim").header_seconds + 1e-6
 
 
 def test_harness_lean_config_scales_timeouts_with_the_clock() -> None:
-    config = dataclasses.replace(_config(time_scale=10.0), lean=LeanConfig(tactic_timeout=60.0))
+    config = _config(time_scale=10.0).with_section("lean", LeanConfig(tactic_timeout=60.0))
     lean = sim_lean_config(config)
     assert lean.pool_size == 3 and lean.tactic_timeout == pytest.approx(6.0)
 

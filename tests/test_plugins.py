@@ -154,8 +154,8 @@ def test_config_file_then_overrides(tmp_path):
     assert config.environment == "replay"
     assert config.search.samples == 8  # the flag wins over the file
     assert config.search.score == "sum"
-    assert config.lean.repl_command == ("python", "fake.py")
-    assert config.lean.tactic_timeout == 12.5
+    assert config.section("lean").repl_command == ("python", "fake.py")
+    assert config.section("lean").tactic_timeout == 12.5
     assert config.to_dict()["search"]["samples"] == 8
     assert load_config().environment == Config().environment
 

@@ -23,7 +23,8 @@ from environments.isabelle.environment import create as isabelle_env
 from environments.isabelle.language import CLOSERS as ISABELLE_CLOSERS
 from environments.lean.language import CLOSERS as LEAN_CLOSERS
 from environments.lean.repl import create as lean_env
-from prover.config import DEFAULT_LEAN_HEADER, SketchConfig, load_config
+from environments.lean.settings import DEFAULT_LEAN_HEADER
+from prover.config import SketchConfig, load_config
 from prover.prompts import template
 from prover.run import Components, attempt
 from prover.strategies.best_first import BestFirst

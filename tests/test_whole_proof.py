@@ -14,7 +14,8 @@ import pytest
 
 from environments.lean.feedback import split_steps
 from environments.lean.repl import LeanReplEnvironment
-from prover.config import Config, LeanConfig, WholeProofConfig, load_config
+from environments.lean.settings import LeanConfig
+from prover.config import Config, WholeProofConfig, load_config
 from prover.errors import ConfigError
 from prover.protocols import ErrorMessage, GenerationParams, ProofFeedback
 from prover.run import Components, attempt

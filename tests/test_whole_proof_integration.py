@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from environments.lean.repl import LeanReplEnvironment
-from prover.config import LeanConfig, WholeProofConfig
+from environments.lean.settings import LeanConfig
+from prover.config import WholeProofConfig
 from prover.run import Components, attempt
 from prover.strategies.whole_proof import WholeProof
 from prover.testing import ScriptedGenerator

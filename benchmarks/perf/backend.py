@@ -28,8 +28,9 @@ from benchmarks.perf.sim import SimGenerator
 from benchmarks.perf.world import World
 from environments.lean.pool import ReplPool
 from environments.lean.repl import LeanReplEnvironment
+from environments.lean.settings import LeanConfig
 from environments.lean.worker import WorkerSettings
-from prover.config import Config, LeanConfig
+from prover.config import Config
 from prover.generators.cache import cached
 from prover.protocols import GenerationParams, Generator
 from prover.run import Components, attempt_many, build_strategy, concurrency_for
@@ -63,7 +64,7 @@ def sim_theorems(count: int) -> list[Theorem]:
 
 def sim_lean_config(config: Config) -> LeanConfig:
     """`[lean]` for the harness: W search processes, timeouts in (scaled) simulated seconds."""
-    lean, scale = config.lean, config.section("sim").time_scale
+    lean, scale = config.section("lean"), config.section("sim").time_scale
     return dataclasses.replace(
         lean,
         pool_size=config.section("sim").workers,

@@ -31,7 +31,8 @@ from typing import Any
 from benchmarks.perf.clock import run as run_clock
 from benchmarks.perf.scheduler import sim_theorems
 from benchmarks.perf.sim import SimEnvironment, SimGenerator
-from prover.config import Config, LeanConfig, WholeProofConfig
+from environments.lean.settings import LeanConfig
+from prover.config import Config, WholeProofConfig
 from prover.run import Components, attempt_many
 from prover.strategies.whole_proof import WholeProof
 from prover.types import Budget, Theorem

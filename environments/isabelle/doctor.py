@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from environments.isabelle.server import MAIN_CLASS
-from prover.config import IsabelleConfig
+from environments.isabelle.settings import IsabelleConfig
 from prover.doctor import Check
 
 _PISA_BUILD = (

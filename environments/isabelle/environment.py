@@ -14,6 +14,7 @@ from environments.isabelle.judge import BuildJudge, BuildSettings
 from environments.isabelle.pool import ServerPool
 from environments.isabelle.server import Launch
 from environments.isabelle.session import HammerSettings, IsabelleSession
+from environments.isabelle.settings import IsabelleConfig
 from environments.isabelle.theory import (
     THEORY_NAME,
     header,
@@ -21,7 +22,7 @@ from environments.isabelle.theory import (
     missing_imports,
     write_theory,
 )
-from prover.config import Config, IsabelleConfig
+from prover.config import Config
 from prover.errors import InputError
 from prover.sandbox import SandboxPolicy, policy_for
 from prover.types import Language, Theorem, Verdict
@@ -187,7 +188,7 @@ def _jvm_sandbox(
 
 def create(config: Config) -> IsabelleEnvironment:
     """Entry point `isabelle`: PISA servers on `isabelle.ports`, started by us or attached to."""
-    cfg = config.isabelle
+    cfg = config.section("isabelle")
     policy = policy_for(config)
     launch, imports = _launch(cfg, Path(config.store.home).expanduser() / "logs", policy)
     hammer = HammerSettings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from environments.isabelle.isar import GAP_WORD, uses_evaluation
-from prover.config import DSP_HEURISTICS
+from environments.isabelle.settings import DSP_HEURISTICS
 from prover.errors import InputError
 from prover.language import LanguageSpec
 from prover.statements import balanced, outside_comments

@@ -18,7 +18,7 @@ from environments.isabelle import isar
 from environments.isabelle.client import PisaClient, PisaError
 from environments.isabelle.pool import ServerPool
 from environments.isabelle.server import THEORY_STATE, PisaServer
-from prover.config import DSP_HEURISTICS
+from environments.isabelle.settings import DSP_HEURISTICS
 from prover.errors import BackendError, InputError
 from prover.strategies.closers import RAN_PREFIX
 from prover.types import (

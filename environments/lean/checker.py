@@ -23,6 +23,7 @@ from environments.lean.replies import (
     parse_command_reply,
 )
 from environments.lean.screen import ScreenPolicy, screen, screen_header, screen_statement
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import (
     Statement,
     axioms_command,
@@ -31,7 +32,6 @@ from environments.lean.statement import (
 )
 from environments.lean.toolchain import pool_size, worker_settings
 from environments.lean.worker import ReplCrash, ReplTimeout, ReplWorker
-from prover.config import LeanConfig
 from prover.errors import BackendError, InputError
 from prover.types import Theorem, Verdict, VerdictStatus
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 from environments.lean.replies import RequestFailure, parse_command_reply
+from environments.lean.settings import LeanConfig
 from environments.lean.toolchain import (
     LEAN_TOOLCHAIN,
     SETUP_COMMAND,
@@ -20,7 +21,6 @@ from environments.lean.toolchain import (
     run_captured,
 )
 from environments.lean.worker import ReplWorker, WorkerSettings
-from prover.config import LeanConfig
 from prover.doctor import Check
 from prover.errors import ProverError
 from prover.processes import ProcessTracker

@@ -40,6 +40,7 @@ from environments.lean.export import (
     parse_name,
 )
 from environments.lean.screen import ScreenPolicy, screen, screen_header
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import Statement, parse_statement
 from environments.lean.toolchain import (
     SETUP_COMMAND,
@@ -49,7 +50,6 @@ from environments.lean.toolchain import (
     lean_policy,
     project_dir,
 )
-from prover.config import LeanConfig
 from prover.errors import InputError, MissingDependencyError, ProverError
 from prover.processes import ProcessSpec, ProcessTracker
 from prover.sandbox import SandboxPolicy

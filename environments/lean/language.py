@@ -63,7 +63,7 @@ def _complete(statement: str) -> str:
 
 
 def _header(config: Config) -> str:
-    return config.lean.header
+    return config.section("lean").header
 
 
 # Lean 4 + Mathlib automation, cheapest and most often decisive first.

@@ -20,9 +20,10 @@ from environments.lean.judge import KernelJudge
 from environments.lean.pool import ReplPool
 from environments.lean.screen import ScreenPolicy, screen_header, screen_statement
 from environments.lean.session import LeanReplSession
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import parse_statement
 from environments.lean.toolchain import pool_size, worker_settings
-from prover.config import Config, LeanConfig
+from prover.config import Config
 from prover.errors import InputError
 from prover.sandbox import SandboxPolicy, policy_for, require_bwrap
 from prover.types import Language, Theorem, Verdict
@@ -138,4 +139,4 @@ def create(config: Config) -> LeanReplEnvironment:
     sandbox where it cannot run is a one-line ConfigError here, before any process starts."""
     if config.sandbox == "bwrap":
         require_bwrap()
-    return LeanReplEnvironment(config.lean, policy=policy_for(config))
+    return LeanReplEnvironment(config.section("lean"), policy=policy_for(config))

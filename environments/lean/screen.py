@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from environments.lean.lexer import Token, UnreadableText, lex
-from prover.config import LeanConfig
+from environments.lean.settings import LeanConfig
 
 
 @dataclass(frozen=True)

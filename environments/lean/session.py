@@ -29,9 +29,9 @@ from environments.lean.replies import (
     parse_tactic_reply,
 )
 from environments.lean.screen import ScreenPolicy, screen
+from environments.lean.settings import LeanConfig
 from environments.lean.statement import Statement, assemble
 from environments.lean.worker import ReplTimeout, ReplWorker
-from prover.config import LeanConfig
 from prover.errors import BackendError, InputError, ProverError
 from prover.protocols import ProofFeedback
 from prover.types import (

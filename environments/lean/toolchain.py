@@ -8,8 +8,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from environments.lean.settings import LeanConfig
 from environments.lean.worker import WorkerSettings
-from prover.config import LeanConfig, project_root
+from prover.config import project_root
 from prover.errors import MissingDependencyError
 from prover.processes import ProcessSpec, ProcessTracker
 from prover.sandbox import SandboxPolicy

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from environments.lean.screen import ScreenPolicy, screen
 
     config = config_from_args(args)
-    policy = ScreenPolicy.from_config(config.lean)
+    policy = ScreenPolicy.from_config(config.section("lean"))
     items = theorems_in(Path(args.file), args.theorem, policy)
     # The screen first, before any Lean runs (host safety): a refused proof is rejected as such,
     # on any machine; only the others reach the judge, which screens them again itself.
@@ -130,10 +130,11 @@ def run(args: argparse.Namespace) -> int:
         from environments.lean.toolchain import worker_settings
         from prover.sandbox import describe, require_bwrap
 
-        worker_settings(config.lean)  # a missing toolchain or build is a one-line error up front
+        # a missing toolchain or build is a one-line error up front
+        worker_settings(config.section("lean"))
         if config.sandbox == "bwrap":
             require_bwrap()  # so is a sandbox that cannot run
-        judge = "lean-kernel" if config.lean.judge == "kernel" else "lean-repl"
+        judge = "lean-kernel" if config.section("lean").judge == "kernel" else "lean-repl"
         sys.stderr.write(
             f"judging {len(to_judge)} theorem(s) of {args.file} with the {judge} judge, sandbox "
             f"{describe(config.sandbox)} (each distinct header is imported anew; Mathlib takes "

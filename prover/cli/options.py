@@ -48,8 +48,12 @@ def seconds(text: str) -> float:
 
 def config_default(key: str) -> Any:
     """The default of a dotted config key, read from the config dataclasses (written once)."""
-    value: Any = Config()
-    for part in key.split("."):
+    config = Config()
+    head, _, rest = key.partition(".")
+    if not rest:
+        return getattr(config, head)
+    value: Any = config.section(head)  # a built-in section or a plug-in's (`lean`, `replay`)
+    for part in rest.split("."):
         value = getattr(value, part)
     return value
 
@@ -140,11 +144,13 @@ def check_run_inputs(args: argparse.Namespace, config: Config) -> None:
             f"{config.environment}; add --env replay or drop --trace"
         )
     if config.environment == "replay":
-        if not config.replay.trace:
+        if not config.section("replay").trace:
             raise InputError("the replay environment needs a trace: pass --trace FILE.jsonl")
         from environments.trace import read_trace
 
-        for _ in read_trace(config.replay.trace):  # every line parses, or the error names it
+        for _ in read_trace(
+            config.section("replay").trace
+        ):  # every line parses, or the error names it
             pass
     if config.record and Path(config.record).expanduser().is_dir():
         raise InputError(f"--record '{config.record}' is a directory; pass a trace file path")

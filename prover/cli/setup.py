@@ -45,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from environments.lean.settings import LeanConfig
     from environments.lean.toolchain import LEAN_TOOLCHAIN, find_tool, project_dir
-    from prover.config import LeanConfig
 
     if not args.timeout > 0:
         raise InputError("--timeout must be a positive number of seconds")

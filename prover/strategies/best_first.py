@@ -306,5 +306,5 @@ def create(config: Config) -> BestFirst:
             temperature=gen.temperature, top_p=gen.top_p, max_tokens=gen.max_tokens
         ),
         closers=config.search.closers,
-        allow_eval=config.isabelle.allow_eval,
+        allow_eval=config.section("isabelle").allow_eval,
     )

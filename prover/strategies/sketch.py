@@ -549,5 +549,5 @@ def create(config: Config) -> SketchStrategy:
         examples=load_examples(settings.examples or None),
         generation=gen,
         sub_search=sub_search,
-        allow_eval=config.isabelle.allow_eval,
+        allow_eval=config.section("isabelle").allow_eval,
     )

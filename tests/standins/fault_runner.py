@@ -19,8 +19,8 @@ import sys
 import time
 
 from environments.lean.repl import LeanReplEnvironment
+from environments.lean.settings import LeanConfig
 from environments.lean.worker import ReplCrash, ReplTimeout
-from prover.config import LeanConfig
 from prover.types import Failed, Finished, Theorem
 
 THEOREM = Theorem("t", "theorem t : True := by sorry", header="import StandIn\n")

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from standins.lean_export_builder import exports
 
+from environments.lean.settings import LeanConfig
 from environments.lean.toolchain import checker_binary, export_binary, mathlib_olean, repl_binary
-from prover.config import LeanConfig
 from prover.sandbox import SandboxPolicy
 
 TOOLS = Path(__file__).parent / "lean_tools.py"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
+from environments.lean.dojo.config import LeanDojoConfig
 from environments.lean.dojo.factory import trace_command, traced_dirname
 from environments.lean.dojo.settings import TOKEN_VARIABLE, cache_dir
-from prover.config import LeanDojoConfig
 from prover.doctor import Check, package_version
 from prover.dojo_target import LLEMMA_COMMIT, LLEMMA_REPO
 from prover.processes import command_exists

@@ -3,8 +3,8 @@
 LeanDojo's API blocks (pexpect), so every call runs in this environment's thread pool; at most
 `lean_dojo.max_concurrency` Dojos (each one Lean process) are alive at once, and sessions beyond
 that wait in `open()`. Every Dojo entered is exited, and its process group stopped, by the
-session's `close()` or at the latest by the environment's. Settings: prover/config.py
-LeanDojoConfig; theorem locations: environments/lean/dojo/target.py.
+session's `close()` or at the latest by the environment's. Settings: config.py
+(LeanDojoConfig, the `[lean_dojo]` section); theorem locations: environments/lean/dojo/target.py.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ class LeanDojoEnvironment:
         checker: Any | None = None,
     ) -> None:
         self.config = config
-        self.settings = config.lean_dojo
+        self.settings = config.section("lean_dojo")
         self.capacity = self.settings.max_concurrency  # Dojos alive at once, one theorem each
         # The same screen as lean-repl: a tactic that runs code never reaches LeanDojo's Lean.
-        self.screen_policy = ScreenPolicy.from_config(config.lean)
+        self.screen_policy = ScreenPolicy.from_config(config.section("lean"))
         self.lean_dojo = load_lean_dojo(self.settings)
         self.factory: DojoFactory = factory or LeanDojoFactory(self.settings)
         self.counters = DojoCounters()
@@ -214,8 +214,8 @@ class LeanDojoEnvironment:
 
 def create(config: Config) -> LeanDojoEnvironment:
     """Entry point `lean-dojo`: settings from `[lean_dojo]`; imports lean_dojo now."""
-    if config.lean_dojo.recheck == "repl":
-        reason = repl_unavailable(config.lean)
+    if config.section("lean_dojo").recheck == "repl":
+        reason = repl_unavailable(config.section("lean"))
         if reason is not None:
             raise InputError(
                 f"lean_dojo.recheck = 'repl' needs the lean-repl backend, but {reason}; "

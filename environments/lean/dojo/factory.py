@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from environments.lean.dojo.config import LeanDojoConfig
 from environments.lean.dojo.process import CWD_LOCK
 from environments.lean.dojo.settings import load_lean_dojo, token_present
 from environments.lean.dojo.target import DojoTarget
-from prover.config import LeanDojoConfig
 from prover.errors import BackendError, InputError, ProverError
 
 DojoFactory = Callable[[DojoTarget], Any]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prover.config import Config, LeanConfig
+from environments.lean.settings import LeanConfig
+from prover.config import Config
 from prover.errors import ProverError
 
 
@@ -29,21 +30,21 @@ def repl_unavailable(lean: LeanConfig) -> str | None:
 def load_checker(config: Config) -> tuple[Any | None, str]:
     """The configured Lean judge (`check(theorem, proof)`, `close()`), or None and the reason
     it is not available."""
-    reason = repl_unavailable(config.lean)
+    reason = repl_unavailable(config.section("lean"))
     if reason is not None:
         return None, f"the lean-repl backend is not usable: {reason}"
-    if config.lean.judge == "kernel":
+    if config.section("lean").judge == "kernel":
         try:
             from environments.lean.judge import KernelJudge
             from prover.sandbox import policy_for
         except ImportError as exc:
             return None, f"the kernel judge's whole-proof checker is not installed ({exc})"
-        return KernelJudge(config.lean, policy_for(config)), ""
+        return KernelJudge(config.section("lean"), policy_for(config)), ""
     try:
         from environments.lean.checker import WholeProofChecker
     except ImportError as exc:
         return None, f"the whole-proof checker is not installed ({exc})"
     try:
-        return WholeProofChecker(config.lean), ""
+        return WholeProofChecker(config.section("lean")), ""
     except (ProverError, TypeError, OSError) as exc:
         return None, f"the whole-proof checker could not start ({exc})"

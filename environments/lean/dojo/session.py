@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from environments.lean.dojo.config import LeanDojoConfig
 from environments.lean.dojo.factory import DojoFactory
 from environments.lean.dojo.process import CWD_LOCK, OOM_EXIT_CODE, exit_code, kill_group
 from environments.lean.dojo.process import process_group as _process_group
 from environments.lean.dojo.target import DojoTarget
 from environments.lean.screen import ScreenPolicy, screen
 from environments.lean.statement import assemble as assemble_proof
-from prover.config import LeanDojoConfig
 from prover.errors import BackendError, InputError, ProverError
 from prover.types import (
     Failed,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
-from prover.config import LeanDojoConfig
+from environments.lean.dojo.config import LeanDojoConfig
 from prover.errors import BackendError, ConfigError, InputError, MissingDependencyError
 
 TOKEN_VARIABLE = "GITHUB_ACCESS_TOKEN"
