@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from environments.lean.lexer import Token, UnreadableText, lex
+from environments.lean.lexer import Lexed, Token, UnreadableText, lex
 from environments.lean.settings import LeanConfig
 
 
@@ -432,24 +432,46 @@ def _open_in(tokens: tuple[Token, ...], k: int) -> bool:
 def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusal]:
     """Every rule `text` breaks, in a fixed order (characters, reading, names, then patterns)."""
     policy = policy or ScreenPolicy()
+    lexed, unreadable = _read(text)
+    if unreadable is not None:
+        yield unreadable
+        return
+    assert lexed is not None
+    hidden = _hidden_command(text, lexed)
+    if hidden is not None:
+        yield hidden
+        return
+    tokens = lexed.tokens
+    yield from _name_refusals(tokens, policy)
+    yield from _hidden_in_names(text, tokens)
+    yield from _hash_commands(text, tokens)
+    yield from _set_options(tokens, policy)
+    yield from _native_flags(tokens, policy)
+    yield from _attributes(tokens)
+    yield from _config_refusals(tokens)
+
+
+def _read(text: str) -> tuple[Lexed | None, Refusal | None]:
+    """The text lexed as Lean would, or why the screen cannot read it the way Lean does."""
     bad = _bad_character(text)
     if bad is not None:
-        yield bad
-        return
+        return None, bad
     try:
         lexed = lex(text)
     except UnreadableText as exc:
-        yield Refusal("unreadable", f"{exc}: the screen cannot read it the way Lean does")
-        return
-    tokens = lexed.tokens
-    if any(t.kind == "string" and t.braces for t in tokens):
+        return None, Refusal("unreadable", f"{exc}: the screen cannot read it the way Lean does")
+    if any(t.kind == "string" and t.braces for t in lexed.tokens):
         # Lean reads `{…}` as code in an interpolated string (`s!"…"`, `throwError "…"`, and any
         # syntax that asks for one): past such a string the screen cannot know what is code.
-        yield Refusal(
+        return None, Refusal(
             "interpolation", "a string holding `{` may be interpolated, and its `{…}` is code"
         )
-        return
+    return lexed, None
 
+
+def _hidden_command(text: str, lexed: Lexed) -> Refusal | None:
+    """A command hidden in a comment, string or «…» name, where Lean resumes after an error."""
+    tokens = lexed.tokens
     opaque = [(t.start, t.end) for t in tokens if t.kind in ("string", "char") or "«" in t.text]
     opaque += [(a, b) for a, b in lexed.comments if text.startswith(("/--", "/-!"), a)]
     spans = [(a, b, _HIDDEN) for a, b in lexed.comments] + [
@@ -458,13 +480,16 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
     for start, end, pattern in spans:
         hidden = pattern.search(text, start, end)
         if hidden is not None:
-            yield Refusal(
+            return Refusal(
                 "hidden-command",
                 f"`{hidden.group(0)}` inside a comment, string or «…» name: after a syntax error "
                 "Lean resumes parsing there and would run it",
             )
-            return
+    return None
 
+
+def _name_refusals(tokens: tuple[Token, ...], policy: ScreenPolicy) -> Iterator[Refusal]:
+    """Names that leave a goal open, trust the compiler, run code or start a command."""
     for k, token in enumerate(tokens):
         if token.kind not in ("ident", "name"):
             continue
@@ -506,6 +531,8 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
                 "new-command", f"`{token.name}` ends the theorem and starts another command"
             )
 
+
+def _hidden_in_names(text: str, tokens: tuple[Token, ...]) -> Iterator[Refusal]:
     for token in tokens:
         inside = token.kind in ("ident", "name") and _HIDDEN_IN_NAME.search(
             text, token.start + 1, token.end
@@ -517,6 +544,8 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
                 "tactic one character in and resumes parsing commands there",
             )
 
+
+def _hash_commands(text: str, tokens: tuple[Token, ...]) -> Iterator[Refusal]:
     for k, token in enumerate(tokens):
         if token.text != "#":
             continue
@@ -529,6 +558,8 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
             rule = "#eval" if first.startswith("eval") else "#-command"
             yield Refusal(rule, f"`#{word}` is a command, not part of a proof")
 
+
+def _set_options(tokens: tuple[Token, ...], policy: ScreenPolicy) -> Iterator[Refusal]:
     for k, token in enumerate(tokens):
         if token.kind != "ident" or token.name != "set_option":
             continue
@@ -542,6 +573,8 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
                 "extend lean.set_option_allowlist to change that)",
             )
 
+
+def _native_flags(tokens: tuple[Token, ...], policy: ScreenPolicy) -> Iterator[Refusal]:
     if not policy.allow_native_decide:
         for k, token in enumerate(tokens):
             if token.kind != "ident" or token.name != "native" or k == 0:
@@ -555,12 +588,12 @@ def violations(text: str, policy: ScreenPolicy | None = None) -> Iterator[Refusa
                     "(allow it with lean.allow_native_decide = true)",
                 )
 
+
+def _attributes(tokens: tuple[Token, ...]) -> Iterator[Refusal]:
     for k, token in enumerate(tokens[:-1]):
         if token.text == "@" and tokens[k + 1].text == "[" and _glued(token, tokens[k + 1]):
             yield Refusal("attribute", "`@[…]` attributes belong to declarations, not proofs")
             break
-
-    yield from _config_refusals(tokens)
 
 
 def screen(text: str, policy: ScreenPolicy | None = None) -> Refusal | None:
