@@ -51,7 +51,14 @@ class LanguageSpec:
 @functools.cache  # an entry-point scan costs milliseconds; a found spec never changes
 def language(name: str) -> LanguageSpec:
     """The registered language `name`, or a one-line error listing the installed ones."""
-    spec = registry.load("language", name)
+    entry = registry.entry("language", name)  # an unknown name: one line with the known ones
+    try:
+        spec = entry.load()
+    except Exception as exc:  # a broken plug-in is named, not a traceback
+        raise InputError(
+            f"the language plug-in '{name}' ({entry.distribution}: {entry.value}) failed to "
+            f"load: {type(exc).__name__}: {exc}; fix or uninstall it"
+        ) from None
     if not isinstance(spec, LanguageSpec) or spec.name != name:
         raise InputError(
             f"the language plug-in '{name}' does not provide a LanguageSpec named '{name}'; "

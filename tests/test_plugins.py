@@ -12,7 +12,7 @@ import pytest
 
 from prover import registry
 from prover.config import Config, load_config, parse_assignment
-from prover.errors import ConfigError, UnknownNameError
+from prover.errors import ConfigError, InputError, UnknownNameError
 from prover.types import ProofState
 
 PLUGIN_DIST = "prover-test-greedy-plugin"
@@ -346,3 +346,19 @@ def test_record_wraps_the_environment_through_the_registry(tmp_path):
     assert written[1]["tactic"] == "trivial" and written[1]["result"] == {"kind": "finished"}
     again = _prover("prove", *args, "--trace", str(recorded), "--json")  # the recording replays
     assert again.returncode == 0 and json.loads(again.stdout)["proof"] == "trivial"
+
+
+def test_a_broken_language_plug_in_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prover.language import language
+
+    broken = registry.Entry("language", "broken", "no_such_module_xyz:SPEC", "prover-broken")
+    real = registry.entry
+    monkeypatch.setattr(
+        registry, "entry", lambda kind, name: broken if name == "broken" else real(kind, name)
+    )
+    with pytest.raises(
+        InputError,
+        match=r"language plug-in 'broken' \(prover-broken: "
+        r"no_such_module_xyz:SPEC\) failed to load: ModuleNotFoundError",
+    ):
+        language("broken")
