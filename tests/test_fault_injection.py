@@ -350,6 +350,12 @@ async def test_a_death_asyncio_has_not_seen_yet_is_still_noticed_before_the_requ
             assert select.select([fd], [], [], 5.0)[0] == [fd]
         finally:
             os.close(fd)
+        # The pidfd turns readable a moment before the kernel marks the task a zombie; wait (not
+        # reaping: WNOWAIT) until it is one, or until asyncio's watcher thread has reaped it.
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
         assert process.proc.returncode is None and not process.alive
         reply = await worker.command("theorem t : True := by sorry", 5.0)
         assert reply["sorries"] and worker.generation == first + 1
