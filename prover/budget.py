@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from prover.types import SearchStats
 
 _T = TypeVar("_T")
 
@@ -51,6 +53,19 @@ class Meter:
     def elapsed(self) -> float:
         """Clock time since the meter started (service, queueing and the search's own work)."""
         return self._clock() - self.started
+
+    def stats(self, stop_reason: str, **counts: Any) -> SearchStats:
+        """An attempt's statistics: this meter's times, and the strategy's own counts."""
+        total = self.elapsed()
+        return SearchStats(
+            model_seconds=self.model_seconds,
+            env_seconds=self.env_seconds,
+            queued_seconds=self.queued_seconds,
+            search_seconds=max(0.0, total - self.used - self.queued_seconds),
+            total_seconds=total,
+            stop_reason=stop_reason,
+            **counts,
+        )
 
     def _check(self, what: str, awaitable: Awaitable[object]) -> float:
         remaining = self.remaining()

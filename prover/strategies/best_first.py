@@ -32,7 +32,6 @@ from prover.types import (
     NewState,
     ProofState,
     SearchResult,
-    SearchStats,
     Status,
     TacticResult,
     Theorem,
@@ -262,21 +261,15 @@ class _Attempt:
 
     def finish(self, status: Status, reason: str, **extra: object) -> SearchResult:
         """The attempt's result, with its statistics and tree, however it ended."""
-        meter, counts = self.meter, self.counts
-        total = meter.elapsed()
-        stats = SearchStats(
-            model_seconds=meter.model_seconds,
-            env_seconds=meter.env_seconds,
-            queued_seconds=meter.queued_seconds,
-            search_seconds=max(0.0, total - meter.used - meter.queued_seconds),
-            total_seconds=total,
+        counts = self.counts
+        stats = self.meter.stats(
+            reason,
             expansions=counts.expansions,
             tactics_run=counts.tactics,
             model_calls=counts.model_calls,
             candidates=counts.candidates,
             tokens=counts.tokens,
             failures=dict(self.failures),
-            stop_reason=reason,
         )
         if self.closers:
             closed_by = extra.pop("closed_by", None)

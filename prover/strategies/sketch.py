@@ -267,21 +267,14 @@ class SketchStrategy:
         }
 
         def finish(status: Status, reason: str, **extra: Any) -> SearchResult:
-            clock = meter.clock
-            total = clock.elapsed()
-            stats = SearchStats(
-                model_seconds=clock.model_seconds,
-                env_seconds=clock.env_seconds,
-                queued_seconds=clock.queued_seconds,
-                search_seconds=max(0.0, total - clock.used - clock.queued_seconds),
-                total_seconds=total,
+            stats = meter.clock.stats(
+                reason,
                 expansions=meter.expansions,
                 tactics_run=meter.tactics,
                 model_calls=meter.model_calls,
                 candidates=meter.candidates,
                 tokens=meter.tokens,
                 failures=dict(meter.failures),
-                stop_reason=reason,
             )
             return SearchResult(
                 theorem=theorem.name, status=status, stats=stats, details=details, **extra

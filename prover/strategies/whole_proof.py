@@ -16,7 +16,6 @@ strategy's check only decides when to stop: the runner's judge decides whether t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,7 +36,6 @@ from prover.types import (
     Candidate,
     Prompt,
     SearchResult,
-    SearchStats,
     Status,
     Theorem,
     VerdictStatus,
@@ -195,7 +193,6 @@ class WholeProof:
     async def search(
         self, theorem: Theorem, session: ProofSession, generator: Generator, budget: Budget
     ) -> SearchResult:
-        start = time.perf_counter()
         meter = _Meter(
             clock=Meter(budget.wall_seconds),  # service time, not time queued
             max_checks=budget.max_tactics,
@@ -228,7 +225,7 @@ class WholeProof:
                 reason = "samples"
         except _Stop as stop:
             reason, wall = stop.reason, stop.wall
-        return self._result(theorem, start, meter, samples, found, rounds_run, reason, wall)
+        return self._result(theorem, meter, samples, found, rounds_run, reason, wall)
 
     async def _first_round(
         self,
@@ -351,7 +348,6 @@ class WholeProof:
     def _result(
         self,
         theorem: Theorem,
-        start: float,
         meter: _Meter,
         samples: list[_Sample],
         found: list[_Sample],
@@ -359,7 +355,6 @@ class WholeProof:
         reason: str,
         wall: bool,
     ) -> SearchResult:
-        total = time.perf_counter() - start
         first = [s for s in samples if s.round == 0]
         planned = self.settings.samples
         exact = len(first) == planned and (self.settings.check_all or not found)
@@ -387,19 +382,14 @@ class WholeProof:
             },
             "attempts": [s.to_json(full=bool(found) and s is found[0]) for s in samples],
         }
-        stats = SearchStats(
-            model_seconds=meter.model_seconds,
-            env_seconds=meter.env_seconds,
-            queued_seconds=meter.clock.queued_seconds,
-            search_seconds=max(0.0, total - meter.clock.used - meter.clock.queued_seconds),
-            total_seconds=total,
+        stats = meter.clock.stats(
+            reason,
             expansions=len(samples),
             tactics_run=meter.checks,
             model_calls=meter.model_calls,
             candidates=meter.candidates,
             tokens=meter.tokens,
             failures=dict(meter.failures),
-            stop_reason=reason,
         )
         if found:
             proof = found[0].extracted.proof
