@@ -16,6 +16,7 @@ from standins.pisa_scripted import serve
 from standins.pisa_setup import (
     STATEMENT,
     free_port,
+    gone,
     isabelle_config,
     java_standin,
     wait_until,
@@ -23,17 +24,11 @@ from standins.pisa_setup import (
 
 from environments.isabelle.environment import create
 from environments.isabelle.server import ServerUnavailable
-from prover import processes
 from prover.errors import InputError
 from prover.types import Failed, FailureKind, Finished, Language, NewState, Theorem
 
 THEOREM = Theorem("mathd_demo", STATEMENT, Language.ISABELLE, header="Complex_Main")
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
-
-
-def _gone(pid: int) -> bool:
-    proc = processes.identify(pid)
-    return proc is None or not processes.is_running(proc)
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -76,7 +71,7 @@ async def test_one_server_per_port_with_the_port_in_the_class_name(tmp_path, mon
         await second.close()
     finally:
         await env.close()
-    assert all(await asyncio.gather(*(wait_until(lambda p=p: _gone(p)) for p in pids)))
+    assert all(await asyncio.gather(*(wait_until(lambda p=p: gone(p)) for p in pids)))
     assert env.pool.tracker.pids == []
 
 
@@ -170,7 +165,7 @@ async def test_stop_kills_isabelle_like_children_in_their_own_session(tmp_path, 
         assert os.getsid(child) == child != os.getsid(java)  # out of reach of java's group
     finally:
         await env.close()
-    assert await wait_until(lambda: _gone(java)) and await wait_until(lambda: _gone(child))
+    assert await wait_until(lambda: gone(java)) and await wait_until(lambda: gone(child))
 
 
 async def test_server_killed_mid_call_is_a_crash_and_the_pool_starts_a_new_one(
@@ -190,7 +185,7 @@ async def test_server_killed_mid_call_is_a_crash_and_the_pool_starts_a_new_one(
         assert isinstance(result, Failed) and result.kind is FailureKind.CRASH
         new_pid = env.pool.servers[0].pid
         assert (
-            new_pid is not None and new_pid != old_pid and await wait_until(lambda: _gone(old_pid))
+            new_pid is not None and new_pid != old_pid and await wait_until(lambda: gone(old_pid))
         )
         assert env.pool.tracker.pids == [new_pid]
         # the session goes on on the new server; its states are rebuilt from their steps

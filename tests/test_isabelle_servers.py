@@ -12,6 +12,7 @@ from standins.pisa_scripted import default_script, serve
 from standins.pisa_setup import (
     STATEMENT,
     free_port,
+    gone,
     isabelle_config,
     java_standin,
     wait_until,
@@ -20,7 +21,6 @@ from standins.pisa_setup import (
 from environments.isabelle.client import PisaClient, reply_failure
 from environments.isabelle.environment import create
 from environments.isabelle.server import ServerUnavailable
-from prover import processes
 from prover.config import Config
 from prover.errors import BackendError
 from prover.protocols import GenerationParams
@@ -32,11 +32,6 @@ from prover.types import Budget, Candidate, Failed, FailureKind, Language, Statu
 
 THEOREM = Theorem("mathd_demo", STATEMENT, Language.ISABELLE, header="Complex_Main")
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
-
-
-def _gone(pid: int) -> bool:
-    proc = processes.identify(pid)
-    return proc is None or not processes.is_running(proc)
 
 
 def _managed(tmp_path: Path, ports: list[int], **overrides):
@@ -116,7 +111,7 @@ async def test_a_jvm_dying_during_startup_takes_its_processes_with_it(tmp_path, 
         await env.close()
     child = int(pidfile.read_text())
     # the child ran in a session of its own and outlived the JVM; it is stopped all the same
-    assert await wait_until(lambda: _gone(child))
+    assert await wait_until(lambda: gone(child))
     assert env.pool.tracker.pids == []
 
 

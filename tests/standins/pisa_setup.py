@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from prover import processes
 from prover.config import Config, load_config
 
 STANDINS = Path(__file__).resolve().parent
@@ -126,3 +127,9 @@ def pisa_in_thread(script: Any = None) -> Iterator[int]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=20)
+
+
+def gone(pid: int) -> bool:
+    """True once the process `pid` no longer runs (exited, a zombie, or its pid reused)."""
+    proc = processes.identify(pid)
+    return proc is None or not processes.is_running(proc)
